@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from savos.model import SAVOS, ModelConfig, build_savos
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# A small decoder keeps CPU tests fast; the encoder is the real efficientnet_lite0 (random weights).
+TINY = ModelConfig(backbone="efficientnet_lite0", decoder_channels=16, attention_reduction=4)
+
+
+def shared_data(relative: str) -> Path:
+    """A path under ../shared/data, or skip the test when the data is not there (a fresh clone)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real data not present: {path}")
+    return path
+
+
+@pytest.fixture
+def tiny_model() -> SAVOS:
+    torch.manual_seed(0)
+    return build_savos(TINY, backbone_weights="none").eval()
