@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from savos.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from savos.model import SAVOS, ModelConfig
+from tests.conftest import TINY
+
+
+def outputs(model: SAVOS) -> torch.Tensor:
+    torch.manual_seed(0)
+    image, mask = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    with torch.inference_mode():
+        return model.eval()(image, mask, image, mask)
+
+
+def test_round_trip_gives_the_same_outputs_and_meta(tiny_model: SAVOS, tmp_path) -> None:
+    path = tmp_path / "ckpt" / "model.pt"
+    save_checkpoint(path, tiny_model, meta={"checkpoint_id": "t1", "step": 3})
+    loaded, meta = load_checkpoint(path, expected_config=TINY)
+    assert meta == {"checkpoint_id": "t1", "step": 3}
+    assert loaded.config == TINY
+    torch.testing.assert_close(outputs(loaded), outputs(tiny_model))
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_half_precision_storage_is_smaller_and_close(tiny_model: SAVOS, tmp_path) -> None:
+    save_checkpoint(tmp_path / "full.pt", tiny_model)
+    save_checkpoint(tmp_path / "half.pt", tiny_model, half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    loaded, _ = load_checkpoint(tmp_path / "half.pt")
+    assert next(loaded.parameters()).dtype == torch.float32
+    torch.testing.assert_close(outputs(loaded), outputs(tiny_model), atol=0.05, rtol=0.05)
+
+
+def test_config_mismatch_is_named(tiny_model: SAVOS, tmp_path) -> None:
+    save_checkpoint(tmp_path / "m.pt", tiny_model)
+    other = ModelConfig(backbone="efficientnet_lite0", decoder_channels=32, attention_reduction=4)
+    with pytest.raises(CheckpointError, match="decoder_channels: expected 32, checkpoint has 16"):
+        load_checkpoint(tmp_path / "m.pt", expected_config=other)
+
+
+def test_missing_and_unexpected_keys_are_listed(tiny_model: SAVOS, tmp_path) -> None:
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, tiny_model)
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["extra.weight"] = torch.zeros(1)
+    del payload["state_dict"]["head.bias"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"missing keys head\.bias; unexpected keys extra\.weight"):
+        load_checkpoint(path)
+
+
+class Payload:
+    """Stands for a malicious object: unpickling it would call os.system."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_a_pickle_payload_is_refused(tmp_path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "savos-checkpoint", "format_version": 1, "hook": Payload()}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt: refused to load"):
+        load_checkpoint(path)
+
+
+def test_files_that_are_not_checkpoints(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="checkpoint file not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match=r"text\.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not a SAVOS checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
