@@ -1,0 +1,39 @@
+"""Multi-object soft aggregation (the paper's equation, from RGMP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Probabilities are clamped to [EPS, 1 - EPS] so that the odds p/(1-p) stay finite and non-zero.
+EPS = 1e-7
+
+
+def soft_aggregate(probs: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Combine per-object foreground probabilities, each estimated as if its object were alone.
+
+    ``probs``: ``(M, ...)`` with p̂_m for objects m = 1..M. The background estimate is p̂_0 = Π_m (1 − p̂_m). Then
+
+        p_m = (p̂_m / (1 − p̂_m)) / Σ_{j=0..M} (p̂_j / (1 − p̂_j)),
+
+    so the result ``(M + 1, ...)`` (background first) sums to one at every pixel. Computed in float32.
+    """
+    p = probs.float().clamp(eps, 1 - eps)
+    background = torch.prod(1 - p, dim=0, keepdim=True).clamp(eps, 1 - eps)
+    odds = torch.cat([background, p], dim=0)
+    odds = odds / (1 - odds)
+    return odds / odds.sum(dim=0, keepdim=True)
+
+
+def probs_to_ids(obj_ids: list[int], probs: torch.Tensor) -> np.ndarray:
+    """Label map ``(H, W)`` int32 from aggregated object probabilities ``(M, H, W)`` (background is the rest).
+
+    Each pixel takes the most probable of background (id 0) and the objects.
+    """
+    if not obj_ids:
+        return np.zeros(tuple(probs.shape[-2:]), dtype=np.int32)
+    probs = probs.float()
+    background = (1 - probs.sum(dim=0, keepdim=True)).clamp_min(0)
+    winner = torch.cat([background, probs], dim=0).argmax(dim=0).cpu().numpy()
+    lookup = np.asarray([0, *obj_ids], dtype=np.int32)
+    return lookup[winner]

@@ -1,0 +1,39 @@
+"""Per-video propagation state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class VideoState:
+    """Everything the engine keeps for one video. Its size does not grow with the number of frames.
+
+    ``obj_ids`` are the caller's ids; an object's slot (``obj_idx``) is its position in that list, and
+    indexes the first dimension of ``reference`` and ``guidance``.
+    """
+
+    frames: Iterator[np.ndarray]
+    """Remaining frames, ``(H, W, 3)`` uint8 RGB, consumed as propagation advances."""
+    prompts: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+    """frame_idx -> obj_id -> ``(H, W)`` bool mask, for frames not reached yet."""
+    obj_ids: list[int] = field(default_factory=list)
+    reference: dict[float, torch.Tensor] = field(default_factory=dict)
+    """scale -> reference-branch top features ``(M, C5, h, w)``, computed once per object."""
+    guidance: torch.Tensor | None = None
+    """Aggregated probabilities of the previous frame ``(M, 1, H, W)``: the target branch's mask input."""
+    size: tuple[int, int] | None = None
+    next_frame_idx: int = 0
+
+    def obj_idx(self, obj_id: int) -> int:
+        return self.obj_ids.index(obj_id)
+
+    def retained_bytes(self) -> int:
+        """Bytes held in tensors and pending prompt masks (what a long video must not make grow)."""
+        tensors = list(self.reference.values()) + ([self.guidance] if self.guidance is not None else [])
+        held = sum(t.numel() * t.element_size() for t in tensors)
+        return held + sum(m.nbytes for masks in self.prompts.values() for m in masks.values())

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import torch
+
+from savos.inference import probs_to_ids, soft_aggregate
+
+
+def test_soft_aggregation_matches_a_hand_computed_pixel() -> None:
+    # Two objects with p̂ = 0.8 and 0.5. Background p̂_0 = (1 - 0.8)(1 - 0.5) = 0.1.
+    # Odds: 0.1/0.9 = 1/9, 0.8/0.2 = 4, 0.5/0.5 = 1; their sum is 46/9.
+    # So p_0 = (1/9)/(46/9) = 1/46, p_1 = 4 * 9/46 = 36/46, p_2 = 9/46.
+    result = soft_aggregate(torch.tensor([[0.8], [0.5]]))
+    torch.testing.assert_close(result[:, 0], torch.tensor([1 / 46, 36 / 46, 9 / 46]))
+
+
+def test_single_object_is_sharpened_as_the_equation_says() -> None:
+    # One object p̂ = 0.75: background 0.25; odds 1/3 and 3, so p_1 = 3 / (3 + 1/3) = 0.9.
+    result = soft_aggregate(torch.tensor([0.75]))
+    torch.testing.assert_close(result, torch.tensor([0.1, 0.9]))
+
+
+def test_certain_probabilities_are_clamped_not_divided_by_zero() -> None:
+    result = soft_aggregate(torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    assert torch.isfinite(result).all()
+    torch.testing.assert_close(result.sum(dim=0), torch.ones(3))
+    assert result[1, 2] > 0.99  # the certain object wins where it alone is certain
+    assert result[0, 1] > 0.99  # background wins where no object is present
+
+
+def test_aggregated_probabilities_sum_to_one() -> None:
+    torch.manual_seed(0)
+    result = soft_aggregate(torch.rand(5, 7, 9))
+    assert result.shape == (6, 7, 9)
+    torch.testing.assert_close(result.sum(dim=0), torch.ones(7, 9))
+
+
+def test_ids_take_the_most_probable_label_including_background() -> None:
+    probs = torch.tensor([[[0.6, 0.1, 0.3]], [[0.3, 0.7, 0.3]]])  # objects 4 and 9; background 0.1, 0.2, 0.4
+    assert probs_to_ids([4, 9], probs).tolist() == [[4, 9, 0]]
