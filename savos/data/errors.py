@@ -1,0 +1,14 @@
+"""Errors about input files. Every message starts with the file it is about."""
+
+from __future__ import annotations
+
+import os
+
+
+class InputError(ValueError):
+    """A frame, video or mask that cannot be used as given."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
