@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,8 @@ import torch
 
 from savos.model import SAVOS, ModelConfig, build_savos
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Real data lives beside the project (../shared/data); SAVOS_SHARED_DATA points elsewhere.
+SHARED_DATA = Path(os.environ.get("SAVOS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 # A small decoder keeps CPU tests fast; the encoder is the real efficientnet_lite0 (random weights).
 TINY = ModelConfig(backbone="efficientnet_lite0", decoder_channels=16, attention_reduction=4)
