@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -27,3 +29,12 @@ def shared_data(relative: str) -> Path:
 def tiny_model() -> SAVOS:
     torch.manual_seed(0)
     return build_savos(TINY, backbone_weights="none").eval()
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
+    """Encode ``(T, H, W, 3)`` RGB frames as an MPEG-4 file with OpenCV."""
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +11,7 @@ from savos.cli import main
 from savos.data import read_mask, write_palette_png
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
-from tests.conftest import shared_data
+from tests.conftest import shared_data, write_mp4
 
 
 @pytest.fixture
@@ -33,6 +32,11 @@ def clip(tmp_path):
     return folder, video
 
 
+def segment(source, *options) -> int:
+    """Run ``savos segment SOURCE OPTIONS...`` in-process; returns the exit status."""
+    return main(["segment", str(source), *map(str, options)])
+
+
 def read_ids(path) -> np.ndarray:
     with Image.open(path) as image:
         assert image.mode == "P"
@@ -44,20 +48,7 @@ def test_segment_writes_one_palette_png_per_frame_named_after_it(clip, checkpoin
     write_palette_png(tmp_path / "first.png", video.masks[0])
     out = tmp_path / "out"
     assert (
-        main(
-            [
-                "segment",
-                str(folder),
-                "--mask",
-                str(tmp_path / "first.png"),
-                "--out",
-                str(out),
-                "--checkpoint",
-                str(checkpoint),
-                "--device",
-                "cpu",
-            ]
-        )
+        segment(folder, "--mask", tmp_path / "first.png", "--out", out, "--checkpoint", checkpoint, "--device", "cpu")
         == 0
     )
     assert sorted(p.name for p in out.iterdir()) == [f"frame_{n}.png" for n in "abcde"]
@@ -68,29 +59,12 @@ def test_segment_writes_one_palette_png_per_frame_named_after_it(clip, checkpoin
 def test_segment_a_video_file_names_frames_by_index(checkpoint, tmp_path) -> None:
     video = make_video(num_frames=4, num_objects=1, seed=4)
     path = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
-    for frame in video.frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    write_mp4(path, video.frames)
     masks = tmp_path / "masks"
     masks.mkdir()
     write_palette_png(masks / "00000.png", video.masks[0])
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "segment",
-                str(path),
-                "--masks-dir",
-                str(masks),
-                "--out",
-                str(out),
-                "--checkpoint",
-                str(checkpoint),
-            ]
-        )
-        == 0
-    )
+    assert segment(path, "--masks-dir", masks, "--out", out, "--checkpoint", checkpoint) == 0
     assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(4)]
 
 
@@ -98,25 +72,14 @@ def test_default_model_says_it_is_untrained(clip, tmp_path, caplog) -> None:
     folder, video = clip
     write_palette_png(tmp_path / "first.png", video.masks[0])
     with caplog.at_level(logging.WARNING):
-        assert main(["segment", str(folder), "--mask", str(tmp_path / "first.png"), "--out", str(tmp_path / "o")]) == 0
+        assert segment(folder, "--mask", tmp_path / "first.png", "--out", tmp_path / "o") == 0
     assert "UNTRAINED" in caplog.text
 
 
 def test_bad_input_exits_2_and_names_the_file(clip, checkpoint, tmp_path, capsys) -> None:
     folder, _ = clip
     Image.fromarray(np.full((64, 96, 3), 7, np.uint8)).save(tmp_path / "rgb.png")
-    code = main(
-        [
-            "segment",
-            str(folder),
-            "--mask",
-            str(tmp_path / "rgb.png"),
-            "--out",
-            str(tmp_path / "o"),
-            "--checkpoint",
-            str(checkpoint),
-        ]
-    )
+    code = segment(folder, "--mask", tmp_path / "rgb.png", "--out", tmp_path / "o", "--checkpoint", checkpoint)
     assert code == 2
     assert f"{tmp_path / 'rgb.png'}: mask is a colour image" in capsys.readouterr().err
 
@@ -126,21 +89,7 @@ def test_a_mask_named_after_no_frame_is_refused(clip, checkpoint, tmp_path, caps
     masks = tmp_path / "masks"
     masks.mkdir()
     write_palette_png(masks / "frame_z.png", video.masks[0])
-    assert (
-        main(
-            [
-                "segment",
-                str(folder),
-                "--masks-dir",
-                str(masks),
-                "--out",
-                str(tmp_path / "o"),
-                "--checkpoint",
-                str(checkpoint),
-            ]
-        )
-        == 2
-    )
+    assert segment(folder, "--masks-dir", masks, "--out", tmp_path / "o", "--checkpoint", checkpoint) == 2
     assert "frame_z.png: mask is named after no frame" in capsys.readouterr().err
 
 
@@ -151,23 +100,7 @@ def test_judo_sparse_annotations(checkpoint, tmp_path) -> None:
     frames = shared_data("samples/cutie-examples/images/judo")
     masks = shared_data("samples/cutie-examples/masks/judo")
     out = tmp_path / "judo"
-    assert (
-        main(
-            [
-                "segment",
-                str(frames),
-                "--masks-dir",
-                str(masks),
-                "--out",
-                str(out),
-                "--checkpoint",
-                str(checkpoint),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert segment(frames, "--masks-dir", masks, "--out", out, "--checkpoint", checkpoint, "--device", "cpu") == 0
     written = sorted(out.glob("*.png"))
     assert len(written) == 16
     annotations = {int(p.stem): read_mask(p, (480, 854)) for p in sorted(masks.glob("*.png"))}

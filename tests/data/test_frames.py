@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from savos.data import InputError, open_frames
 from savos.data.synthetic import make_video
+from tests.conftest import write_mp4
 
 
 def write_frames(folder, frames, suffix=".jpg") -> None:
@@ -36,10 +36,7 @@ def test_truncated_jpeg_names_the_file(tmp_path) -> None:
 def test_video_file_decodes_every_frame(tmp_path) -> None:
     video = make_video(num_frames=5)
     path = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
-    for frame in video.frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    write_mp4(path, video.frames)
     source = open_frames(path)
     frames = list(source)
     assert len(frames) == 5
