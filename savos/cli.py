@@ -41,9 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_segment(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint, load_default_model
-    from .data import open_frames, write_palette_png
-    from .data.annotations import first_frame_annotation, object_masks, sparse_annotations
-    from .inference import Predictor, probs_to_ids
+    from .data import open_frames
+    from .data.annotations import first_frame_annotation, sparse_annotations
+    from .inference import Predictor
+    from .segment import segment_to_pngs
 
     frames = open_frames(args.input)
     if args.mask is not None:
@@ -52,16 +53,7 @@ def _run_segment(args: argparse.Namespace) -> int:
         annotations = sparse_annotations(args.masks_dir, frames)
     model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
     predictor = Predictor(model, device=args.device, scales=args.scales, precision=args.precision)
-    state = predictor.init_state(frames)
-    for frame_idx, ids in annotations.items():
-        for obj_id, mask in object_masks(ids).items():
-            predictor.add_mask(state, frame_idx, obj_id, mask)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for frame_idx, obj_ids, probs in predictor.propagate(state):
-        write_palette_png(args.out / f"{frames.frame_name(frame_idx)}.png", probs_to_ids(obj_ids, probs))
-        written += 1
+    written = segment_to_pngs(predictor, frames, annotations, args.out)
     logger.info(
         "wrote %d masks to %s (model %s, device %s)",
         written,

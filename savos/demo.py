@@ -12,10 +12,11 @@ from pathlib import Path
 from PIL import Image
 
 from .checkpoint import load_default_model
-from .data import write_palette_png
-from .data.annotations import object_masks
+from .data import FrameFolder, write_palette_png
+from .data.annotations import first_frame_annotation
 from .data.synthetic import make_video
-from .inference import Predictor, probs_to_ids
+from .inference import Predictor
+from .segment import segment_to_pngs
 
 logger = logging.getLogger("savos.demo")
 
@@ -43,22 +44,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from .data import FrameFolder, read_mask
-
     corpus = args.out / "corpus"
     model, _ = load_default_model()
     predictor = Predictor(model)
     for frames_dir in write_corpus(corpus):
         frames = FrameFolder(frames_dir)
-        state = predictor.init_state(frames)
-        first = read_mask(corpus / "Annotations" / frames_dir.name / "00000.png", frames.size)
-        for obj_id, mask in object_masks(first).items():
-            predictor.add_mask(state, 0, obj_id, mask)
-        out = args.out / "masks" / frames_dir.name
-        out.mkdir(parents=True, exist_ok=True)
-        for frame_idx, obj_ids, probs in predictor.propagate(state):
-            write_palette_png(out / f"{frames.names[frame_idx]}.png", probs_to_ids(obj_ids, probs))
-        logger.info("%s: %d frames segmented", frames_dir.name, len(frames))
+        annotations = first_frame_annotation(corpus / "Annotations" / frames_dir.name / "00000.png", frames)
+        written = segment_to_pngs(predictor, frames, annotations, args.out / "masks" / frames_dir.name)
+        logger.info("%s: %d frames segmented", frames_dir.name, written)
     print(f"corpus (frames + first-frame masks): {corpus}")
     print(f"masks (DAVIS palette PNGs, one per frame): {args.out / 'masks'}")
 

@@ -12,7 +12,6 @@ Usage, in the style of SAM 2::
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -23,8 +22,6 @@ from ..model import SAVOS
 from .aggregate import soft_aggregate
 from .prefetch import prefetch
 from .state import VideoState
-
-logger = logging.getLogger(__name__)
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
