@@ -12,3 +12,7 @@ class InputError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:
+        # Rebuilt from (path, problem) when it crosses a process boundary (evaluation workers).
+        return (InputError, (self.path, self.problem))

@@ -33,31 +33,38 @@ def davis_palette() -> np.ndarray:
     return palette
 
 
-def read_mask(path: str | os.PathLike[str], frame_size: tuple[int, int] | None = None) -> np.ndarray:
+def read_mask(
+    path: str | os.PathLike[str], frame_size: tuple[int, int] | None = None, *, allow_empty: bool = False
+) -> np.ndarray:
     """Object ids ``(H, W)`` uint8 from a mask PNG (0 is background).
 
-    Accepted: palette PNGs (the index is the id), 8-bit grey ids, and DAVIS-2016 binary masks (only 0 and 255:
-    one object, id 1). Refused with :class:`InputError`: RGB or 16-bit masks, masks without any object, and
-    masks whose size differs from ``frame_size = (H, W)`` by more than :data:`SIZE_TOLERANCE` pixels.
+    Accepted: palette PNGs (the index is the id), 8-bit grey ids (an alpha channel is ignored), and DAVIS-2016
+    binary masks (only 0 and 255: one object, id 1). Refused with :class:`InputError`: RGB or 16-bit masks,
+    masks without any object (unless ``allow_empty``: ground truth and predictions may legitimately be empty),
+    and masks whose size differs from ``frame_size = (H, W)`` by more than :data:`SIZE_TOLERANCE` pixels.
     """
     path = Path(path)
     try:
         with Image.open(path) as image:
             image.load()
             mode = image.mode
-            ids = np.array(image)
+            if mode == "LA":  # grey + alpha (one DAVIS-2016 mask is saved so): the ids are the grey channel
+                ids = np.array(image.getchannel("L"))
+                mode = "L"
+            else:
+                ids = np.array(image)
     except FileNotFoundError as err:
         raise InputError(path, "mask file not found") from err
     except OSError as err:
         raise InputError(path, f"cannot decode mask image ({err})") from err
-    if mode in {"RGB", "RGBA", "CMYK", "YCbCr", "LA", "PA"}:
+    if mode in {"RGB", "RGBA", "CMYK", "YCbCr", "PA"}:
         raise InputError(path, f"mask is a colour image ({mode}); expected a palette or 8-bit grey id mask")
     if mode in {"I;16", "I;16B", "I;16L", "I", "F"} or ids.dtype not in (np.uint8, np.bool_):
         raise InputError(path, f"mask is {mode} ({ids.dtype}); expected 8-bit ids (palette or grey)")
     ids = ids.astype(np.uint8)
     if mode == "L" and set(np.unique(ids).tolist()) == {0, 255}:
         ids = (ids == 255).astype(np.uint8)  # DAVIS-2016 binary mask
-    if not ids.any():
+    if not allow_empty and not ids.any():
         raise InputError(path, "mask has no object (every pixel is background)")
     if frame_size is not None and ids.shape != tuple(frame_size):
         ids = _fit_to_frame(path, ids, frame_size)

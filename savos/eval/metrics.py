@@ -53,12 +53,16 @@ def boundary_tolerance(height: int, width: int) -> int:
     return math.ceil(BOUNDARY_FRACTION * math.hypot(height, width))
 
 
-def contour_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
+def contour_accuracy(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
     """F: boundary F-measure with a disk tolerance of :func:`boundary_tolerance` pixels.
+
+    As in the toolkit, ``void`` pixels are removed from the prediction only.
 
     Edge cases (the toolkit's): empty predicted boundary and non-empty GT boundary: P = 1, R = 0; non-empty
     prediction and empty GT: P = 0, R = 1; both empty: F = 1; P + R = 0: F = 0.
     """
+    if void is not None:
+        pred = pred.astype(bool) & ~void.astype(bool)
     pred_b, gt_b = boundary_map(pred), boundary_map(gt)
     n_pred, n_gt = np.count_nonzero(pred_b), np.count_nonzero(gt_b)
     if n_pred == 0 and n_gt == 0:
