@@ -32,6 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(segment)
     segment.set_defaults(run=_run_segment)
 
+    predict = commands.add_parser("predict", help="segment each sequence of a dataset root from its first mask")
+    predict.add_argument("--data", type=Path, required=True, help="DAVIS / YouTube-VOS root")
+    predict.add_argument("--out", type=Path, required=True, help="output root: <seq>/<frame>.png")
+    predict.add_argument("--sequences", help="comma-separated sequence names (default: all)")
+    predict.add_argument("--baseline", choices=["copy", "flow"], help="a baseline instead of the model")
+    predict.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.5 0.75 1.0 (paper)")
+    predict.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="autocast on CUDA")
+    _add_model_options(predict)
+    predict.set_defaults(run=_run_predict)
+
+    evaluate = commands.add_parser("eval", help="DAVIS J and F of predicted masks against ground truth")
+    evaluate.add_argument("--gt", type=Path, required=True, help="DAVIS root or folder of per-sequence masks")
+    evaluate.add_argument("--pred", type=Path, required=True, help="folder of <seq>/<frame>.png predictions")
+    evaluate.add_argument("--sequences", help="comma-separated sequence names (default: every GT sequence)")
+    evaluate.add_argument("--json", type=Path, help="also write the table and summary as JSON here")
+    evaluate.add_argument("--processes", type=int, help="worker processes (default: one per CPU)")
+    evaluate.set_defaults(run=_run_eval)
+
+    _add_train_parser(commands)
+
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
     info.add_argument("--backbone", default="resnet50", help="resnet50 or efficientnet_lite0")
     info.add_argument("--checkpoint", type=Path, help="describe this checkpoint instead")
@@ -61,6 +81,110 @@ def _run_segment(args: argparse.Namespace) -> int:
         meta.get("checkpoint_id"),
         predictor.device,
     )
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, load_default_model
+    from .data.vos import load_sequences
+    from .inference import Predictor
+    from .segment import baseline_sequences, segment_sequences
+
+    names = [name for name in args.sequences.split(",") if name] if args.sequences else None
+    sequences = load_sequences(args.data, names)
+    if args.baseline:
+        written = baseline_sequences(args.baseline, sequences, args.out)
+        source = f"baseline {args.baseline}"
+    else:
+        model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
+        predictor = Predictor(model, device=args.device, scales=args.scales, precision=args.precision)
+        written = segment_sequences(predictor, sequences, args.out)
+        source = f"model {meta.get('checkpoint_id')}"
+    logger.info("wrote %d masks for %d sequences to %s (%s)", written, len(sequences), args.out, source)
+    return 0
+
+
+def _add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .train.config import TrainConfig
+
+    d = TrainConfig()
+    train = commands.add_parser("train", help="train a SAVOS model on a DAVIS / YouTube-VOS root")
+    train.add_argument("--data", type=Path, required=True, help="dataset root (JPEGImages/, Annotations/)")
+    train.add_argument("--out", type=Path, required=True, help="run folder (resumed when it holds a run)")
+    train.add_argument("--backbone", default=d.model.backbone, help="efficientnet_lite0 or resnet50")
+    train.add_argument("--decoder-channels", type=int, default=d.model.decoder_channels)
+    train.add_argument("--dev", default=",".join(d.dev_sequences), help="held-out sequences, comma-separated")
+    train.add_argument("--steps", type=int, default=d.steps)
+    train.add_argument("--batch-size", type=int, default=d.batch_size)
+    train.add_argument("--crop", type=int, nargs=2, default=list(d.crop), metavar=("H", "W"))
+    train.add_argument("--clip-length", type=int, default=d.clip_length, help="target frames per clip")
+    train.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in d.mix), help="clip sources and weights")
+    train.add_argument("--optimizer", choices=["adamw", "sgd"], default=d.optimizer)
+    train.add_argument("--lr", type=float, default=d.lr)
+    train.add_argument("--seed", type=int, default=d.seed)
+    train.add_argument("--workers", type=int, default=2, help="data loader processes")
+    train.add_argument("--checkpoint-every", type=int, default=500)
+    train.add_argument("--log-every", type=int, default=10)
+    train.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step; resumable")
+    train.add_argument("--no-validate", action="store_true", help="skip the dev evaluation at the end")
+    train.add_argument("--backbone-weights", default="imagenet", help="imagenet, none, or a state-dict file")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    train.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .model import ModelConfig
+    from .train import RunOptions, TrainConfig, train
+
+    try:
+        mix = tuple((name, float(weight)) for name, weight in (item.split("=") for item in args.mix.split(",")))
+    except ValueError as err:
+        raise SystemExit(f"savos train: error: --mix must look like video=0.5,lucid=0.5 ({err})") from err
+    config = TrainConfig(
+        model=ModelConfig(backbone=args.backbone, decoder_channels=args.decoder_channels),
+        dev_sequences=tuple(name for name in args.dev.split(",") if name),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=tuple(args.crop),
+        clip_length=args.clip_length,
+        mix=mix,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    options = RunOptions(
+        data_root=args.data,
+        out_dir=args.out,
+        device=args.device,
+        workers=args.workers,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        validate_at_end=not args.no_validate,
+        backbone_weights=args.backbone_weights,
+        stop_after=args.stop_after,
+    )
+    logger.info("wrote %s", train(config, options))
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .eval.folders import evaluate_folders
+    from .eval.report import format_table, write_json
+
+    sequences = [name for name in args.sequences.split(",") if name] if args.sequences else None
+    results = evaluate_folders(args.gt, args.pred, sequences, args.processes)
+    print(format_table(results))
+    for result in results:
+        if result.missing_frames:
+            logger.warning(
+                "%s: %d predicted frames missing (scored as empty): %s",
+                result.name,
+                len(result.missing_frames),
+                ", ".join(result.missing_frames[:10]) + (" ..." if len(result.missing_frames) > 10 else ""),
+            )
+    if args.json:
+        write_json(args.json, results)
+        logger.info("wrote %s", args.json)
     return 0
 
 

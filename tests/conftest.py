@@ -7,7 +7,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from savos.data import write_palette_png
+from savos.data.synthetic import SyntheticVideo
 from savos.model import SAVOS, ModelConfig, build_savos
 
 # Real data lives beside the project (../shared/data); SAVOS_SHARED_DATA points elsewhere.
@@ -38,3 +41,19 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
+
+
+def write_dataset(root: Path, videos: dict[str, SyntheticVideo], *, davis: bool = True, every: int = 1) -> Path:
+    """Write synthetic videos as a DAVIS root (``480p`` subfolders) or a YouTube-VOS root (none, and a mask
+    only every ``every`` frames). Frames are JPEG, masks palette PNG."""
+    sub = ("480p",) if davis else ()
+    for name, video in videos.items():
+        frame_dir = root.joinpath("JPEGImages", *sub, name)
+        mask_dir = root.joinpath("Annotations", *sub, name)
+        frame_dir.mkdir(parents=True)
+        mask_dir.mkdir(parents=True)
+        for t, (frame, ids) in enumerate(zip(video.frames, video.masks, strict=True)):
+            Image.fromarray(frame).save(frame_dir / f"{t:05d}.jpg", quality=95)
+            if t % every == 0:
+                write_palette_png(mask_dir / f"{t:05d}.png", ids)
+    return root
