@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(predict)
     predict.set_defaults(run=_run_predict)
 
+    composite = commands.add_parser("composite", help="write multi-object sequences pasted from single-object ones")
+    composite.add_argument("--data", type=Path, required=True, help="DAVIS / YouTube-VOS root")
+    composite.add_argument("--pairs", required=True, help="base+donor pairs, comma-separated: bear+swing,...")
+    composite.add_argument("--out", type=Path, required=True, help="a new DAVIS root")
+    composite.add_argument("--seed", type=int, default=0, help="seeds where each donor is placed")
+    composite.set_defaults(run=_run_composite)
+
     evaluate = commands.add_parser("eval", help="DAVIS J and F of predicted masks against ground truth")
     evaluate.add_argument("--gt", type=Path, required=True, help="DAVIS root or folder of per-sequence masks")
     evaluate.add_argument("--pred", type=Path, required=True, help="folder of <seq>/<frame>.png predictions")
@@ -101,6 +108,22 @@ def _run_predict(args: argparse.Namespace) -> int:
         written = segment_sequences(predictor, sequences, args.out)
         source = f"model {meta.get('checkpoint_id')}"
     logger.info("wrote %d masks for %d sequences to %s (%s)", written, len(sequences), args.out, source)
+    return 0
+
+
+def _run_composite(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data.composite import write_composite_sequence
+    from .data.vos import load_sequences
+
+    rng = np.random.default_rng(args.seed)
+    for pair in args.pairs.split(","):
+        base, sep, donor = pair.partition("+")
+        if not sep or not base or not donor:
+            raise SystemExit(f"savos composite: error: --pairs wants base+donor items, got {pair!r}")
+        base_seq, donor_seq = load_sequences(args.data, [base, donor])
+        logger.info("wrote %s", write_composite_sequence(base_seq, donor_seq, args.out, rng))
     return 0
 
 

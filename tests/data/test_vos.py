@@ -56,3 +56,20 @@ def test_davis2016_train_split() -> None:
     bear = next(s for s in dev if s.name == "bear")
     # bear/00077.png is the one grey+alpha mask in the set: it must read like the others.
     assert set(np.unique(bear.labels(77)).tolist()) == {0, 1}
+
+
+def test_composite_dataset_via_cli(tmp_path: Path) -> None:
+    from savos.cli import main
+
+    videos = {"base": make_video(6, num_objects=1, seed=4), "donor": make_video(5, num_objects=1, seed=5)}
+    root = write_dataset(tmp_path / "src", videos)
+    args = ["composite", "--data", str(root), "--pairs", "base+donor", "--out", str(tmp_path / "mix"), "--seed", "1"]
+    assert main(args) == 0
+    (seq,) = load_sequences(tmp_path / "mix")
+    assert seq.name == "base+donor"
+    assert len(seq) == 5  # the shorter of the two
+    ids = seq.labels(0)
+    assert set(np.unique(ids).tolist()) == {0, 1, 2}
+    # Where the donor is not pasted, the base's own labels are untouched.
+    base_first = videos["base"].masks[0]
+    np.testing.assert_array_equal(ids[ids != 2], base_first[ids != 2])
