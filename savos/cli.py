@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
 
+    export = commands.add_parser("export", help="re-save a checkpoint for shipping (fp16, a new id)")
+    export.add_argument("checkpoint", type=Path, help="a SAVOS checkpoint, e.g. a run's model.pt")
+    export.add_argument("--out", type=Path, required=True, help="where to write it")
+    export.add_argument("--id", required=True, help="the checkpoint id that outputs will name")
+    export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    export.set_defaults(run=_run_export)
+
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
     info.add_argument("--backbone", default="resnet50", help="resnet50 or efficientnet_lite0")
     info.add_argument("--checkpoint", type=Path, help="describe this checkpoint instead")
@@ -208,6 +215,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results)
         logger.info("wrote %s", args.json)
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(args.checkpoint)
+    meta = {**meta, "checkpoint_id": args.id, "exported_from": str(args.checkpoint)}
+    save_checkpoint(args.out, model, meta=meta, half=not args.fp32)
+    logger.info("wrote %s (%.1f MB)", args.out, args.out.stat().st_size / 1e6)
     return 0
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from savos.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from savos.model import SAVOS, ModelConfig
+from savos.model import SAVOS, ModelConfig, build_savos
 from tests.conftest import TINY
 
 
@@ -77,3 +79,18 @@ def test_files_that_are_not_checkpoints(tmp_path) -> None:
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="not a SAVOS checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_export_halves_and_renames(tmp_path: Path) -> None:
+    from savos.cli import main
+
+    torch.manual_seed(0)
+    model = build_savos(TINY, backbone_weights="none")
+    save_checkpoint(tmp_path / "run.pt", model, meta={"checkpoint_id": "run-step4", "step": 4})
+    assert main(["export", str(tmp_path / "run.pt"), "--out", str(tmp_path / "ship.pt"), "--id", "ship-v1"]) == 0
+    shipped, meta = load_checkpoint(tmp_path / "ship.pt")
+    assert meta["checkpoint_id"] == "ship-v1"
+    assert meta["step"] == 4
+    assert (tmp_path / "ship.pt").stat().st_size < 0.6 * (tmp_path / "run.pt").stat().st_size
+    for a, b in zip(model.state_dict().values(), shipped.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-3)

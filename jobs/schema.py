@@ -1,0 +1,117 @@
+"""The output table: one row per (frame, object) with the mask as COCO compressed RLE. The one place it is defined.
+
+| column       | type           | meaning                                                                   |
+|--------------|----------------|---------------------------------------------------------------------------|
+| video_id     | string         | the corpus's id of the video                                              |
+| frame_idx    | int32          | 0-based position of the frame in the video                                |
+| frame_name   | string         | the frame's file stem (``%05d`` for a video file)                         |
+| obj_id       | int32          | the object's id as in the input masks                                     |
+| height       | int32          | frame height in pixels                                                    |
+| width        | int32          | frame width in pixels                                                     |
+| rle_counts   | binary         | ``pycocotools.mask.encode`` counts (column-major, compressed)             |
+| area         | int64          | mask pixels                                                               |
+| bbox         | list<float32>  | ``[x, y, w, h]`` of the mask (COCO convention), zeros for an empty mask   |
+| score        | float32        | mean aggregated probability of the object over its mask (0 when empty)    |
+| model        | string         | the checkpoint id that produced the mask                                  |
+
+Decode a row with ``pycocotools.mask.decode({"size": [height, width], "counts": rle_counts})``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pycocotools import mask as coco_mask
+
+SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("frame_idx", pa.int32(), nullable=False),
+        pa.field("frame_name", pa.string(), nullable=False),
+        pa.field("obj_id", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("rle_counts", pa.binary(), nullable=False),
+        pa.field("area", pa.int64(), nullable=False),
+        pa.field("bbox", pa.list_(pa.float32(), 4), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MaskRow:
+    """One (frame, object) row before it becomes Arrow."""
+
+    video_id: str
+    frame_idx: int
+    frame_name: str
+    obj_id: int
+    height: int
+    width: int
+    rle_counts: bytes
+    area: int
+    bbox: tuple[float, float, float, float]
+    score: float
+    model: str
+
+
+def encode_frame(
+    video_id: str,
+    frame_idx: int,
+    frame_name: str,
+    labels: np.ndarray,
+    obj_ids: Sequence[int],
+    probs: np.ndarray,
+    model: str,
+) -> list[MaskRow]:
+    """Rows for every object of one frame: ``labels (H, W)`` ids, ``probs (M, H, W)`` aggregated probabilities.
+
+    Every tracked object gets a row, empty or not, so "object absent in this frame" is explicit.
+    """
+    height, width = labels.shape
+    rows = []
+    for obj_idx, obj_id in enumerate(obj_ids):
+        mask = labels == obj_id
+        rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+        area = int(np.count_nonzero(mask))
+        x, y, w, h = _bbox(mask) if area else (0.0, 0.0, 0.0, 0.0)
+        score = float(probs[obj_idx][mask].mean()) if area else 0.0
+        rows.append(
+            MaskRow(
+                video_id,
+                frame_idx,
+                frame_name,
+                int(obj_id),
+                height,
+                width,
+                rle["counts"],
+                area,
+                (x, y, w, h),
+                score,
+                model,
+            )
+        )
+    return rows
+
+
+def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """``[x, y, w, h]`` of the pixels of a non-empty mask, as ``pycocotools.mask.toBbox`` gives it."""
+    ys, xs = np.nonzero(mask)
+    return float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)
+
+
+def to_table(rows: Sequence[MaskRow]) -> pa.Table:
+    """An Arrow table with :data:`SCHEMA` (an empty table when there are no rows)."""
+    columns = {name: [getattr(row, name) for row in rows] for name in SCHEMA.names}
+    columns["bbox"] = [list(row.bbox) for row in rows]
+    return pa.table(columns, schema=SCHEMA)
+
+
+def decode_row(rle_counts: bytes, height: int, width: int) -> np.ndarray:
+    """The ``(H, W)`` bool mask of one row."""
+    return coco_mask.decode({"size": [height, width], "counts": rle_counts}).astype(bool)
