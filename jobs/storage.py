@@ -1,0 +1,80 @@
+"""Object storage through fsspec: one filesystem per URI, atomic writes, retries on transient errors.
+
+Credentials never pass through here: s3fs reads ``AWS_*`` variables, instance roles or profiles itself, and gcsfs
+its own mechanisms.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Errors worth another try: network hiccups, throttling, timeouts. A missing file or bad data is not transient.
+TRANSIENT = (ConnectionError, TimeoutError, BrokenPipeError)
+
+
+def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem of ``uri`` and the path within it (a plain path is a local folder)."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs, path.rstrip("/")
+
+
+def join(fs: fsspec.AbstractFileSystem, *parts: str) -> str:
+    """Join path parts with the filesystem's separator."""
+    return fs.sep.join(part.strip(fs.sep) if i else part.rstrip(fs.sep) for i, part in enumerate(parts))
+
+
+def unstrip(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A full URI (``s3://bucket/key``) for a path of ``fs``, so a worker can open it on its own."""
+    return fs.unstrip_protocol(path)
+
+
+def with_retries(action: Callable[[], T], what: str, attempts: int = 5, base_delay: float = 0.5) -> T:
+    """Run ``action``; on a transient error wait (exponential backoff with jitter) and try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except TRANSIENT as err:
+            if attempt == attempts:
+                raise
+            delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
+            logger.warning(
+                "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(err).__name__, err, attempt, attempts - 1, delay
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def put_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` so that ``path`` either does not exist or is complete.
+
+    On object stores a single PUT is atomic. On a local disk the bytes go to a temporary name in the same folder
+    and are renamed into place.
+    """
+    if isinstance(fs, LocalFileSystem):
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return
+    with_retries(lambda: fs.pipe_file(path, data), f"write {path}")
+
+
+def read_bytes(uri: str) -> bytes:
+    """All bytes of one object or file, with retries."""
+    fs, path = resolve(uri)
+    return with_retries(lambda: fs.cat_file(path), f"read {uri}")
