@@ -158,6 +158,7 @@ def _add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     train.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step; resumable")
     train.add_argument("--no-validate", action="store_true", help="skip the dev evaluation at the end")
     train.add_argument("--backbone-weights", default="imagenet", help="imagenet, none, or a state-dict file")
+    train.add_argument("--init", type=Path, help="start from this SAVOS checkpoint (e.g. a pretraining stage)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     train.set_defaults(run=_run_train)
 
@@ -192,6 +193,7 @@ def _run_train(args: argparse.Namespace) -> int:
         validate_at_end=not args.no_validate,
         backbone_weights=args.backbone_weights,
         stop_after=args.stop_after,
+        init_checkpoint=args.init,
     )
     logger.info("wrote %s", train(config, options))
     return 0

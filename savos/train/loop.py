@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.vos import load_sequences, split_sequences
 from ..eval.protocol import summarise
 from ..inference.engine import resolve_device
@@ -49,6 +49,8 @@ class RunOptions:
     backbone_weights: str = "imagenet"
     # Stop (after a checkpoint) once this many steps are done, e.g. to fit a time slot; resume later.
     stop_after: int | None = None
+    # Start from these weights instead of ImageNet (a second stage: pretraining, then video fine-tuning).
+    init_checkpoint: Path | None = None
 
 
 class BatchesByStep(torch.utils.data.Dataset[ClipBatch]):
@@ -100,7 +102,11 @@ def train(config: TrainConfig, options: RunOptions) -> Path:
         max_skip=config.max_skip,
         mix=dict(config.mix),
     )
-    model = build_savos(config.model, backbone_weights=options.backbone_weights).to(device)
+    if options.init_checkpoint is not None:
+        model, _ = load_checkpoint(options.init_checkpoint, expected_config=config.model)
+        model = model.to(device)
+    else:
+        model = build_savos(config.model, backbone_weights=options.backbone_weights).to(device)
     optimizer = build_optimizer(model, config)
     start = _resume(out / "train_state.pt", config, model, optimizer, device)
     logger.info(
@@ -193,6 +199,7 @@ def _save(
         "train_config": config.to_dict(),
         "step": step,
         "data_root": str(options.data_root),
+        "init_checkpoint": str(options.init_checkpoint) if options.init_checkpoint else None,
     }
     save_checkpoint(out / "model.pt", model, meta=meta)
     logger.info("saved %s at step %d", out / "model.pt", step)

@@ -88,3 +88,15 @@ def test_cli_trains_with_sgd(root: Path, tmp_path: Path) -> None:
     _, meta = load_checkpoint(tmp_path / "cli" / "model.pt")
     assert meta["train_config"]["optimizer"] == "sgd"
     assert meta["train_config"]["momentum"] == 0.5
+
+
+def test_init_from_a_checkpoint(root: Path, tmp_path: Path) -> None:
+    first = train(CONFIG, _options(root, tmp_path / "stage1"))
+    stage1, _ = load_checkpoint(first)
+    # Zero steps of learning (lr 0) from stage 1's weights must leave them unchanged.
+    frozen = replace(CONFIG, lr=0.0, weight_decay=0.0, steps=1)
+    second = train(frozen, _options(root, tmp_path / "stage2", init_checkpoint=first))
+    stage2, meta = load_checkpoint(second)
+    assert meta["init_checkpoint"] == str(first)
+    for a, b in zip(stage1.state_dict().values(), stage2.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
