@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -117,7 +118,17 @@ class VideoFile:
             raise InputError(self.path, "video has no decodable frame")
 
 
-FrameSource = FrameFolder | VideoFile
+class FrameSource(Protocol):
+    """What propagation needs from frames: their size, names both ways, and the frames in order."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def frame_name(self, index: int) -> str: ...
+
+    def frame_index(self, name: str) -> int | None: ...
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
 
 
 def open_frames(path: str | os.PathLike[str]) -> FrameSource:

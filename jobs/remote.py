@@ -1,0 +1,122 @@
+"""A video's frames and masks where they are stored: streamed from object storage, or staged on local disk.
+
+Frames of a folder are fetched one by one as propagation asks for them (the engine reads a few ahead, so the
+download of the next frame overlaps the network's work on this one). A video file and the masks are small
+enough, and OpenCV and PIL want paths, so they are copied to a temporary folder first.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+from PIL import Image
+
+from savos.data.annotations import first_frame_annotation, sparse_annotations
+from savos.data.errors import InputError
+from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, VideoFile
+
+from .corpus import VideoTask
+from .storage import resolve, with_retries
+
+
+class RemoteFrameFolder:
+    """Image files in one object-storage folder, in name order, decoded as they are read."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, uri: str) -> None:
+        self.fs, self.uri = fs, uri
+        listing = with_retries(lambda: fs.ls(folder, detail=False), f"list {uri}")
+        self.paths = sorted(p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise InputError(uri, "no frames in the folder")
+        self.names = [posixpath.splitext(posixpath.basename(p))[0] for p in self.paths]
+        self._first: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self._first is None:
+            self._first = self._read(0)
+        return int(self._first.shape[0]), int(self._first.shape[1])
+
+    def frame_name(self, index: int) -> str:
+        return self.names[index]
+
+    def frame_index(self, name: str) -> int | None:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return None
+
+    def _read(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        data = with_retries(lambda: self.fs.cat_file(path), f"read {path}")
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                return np.array(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as err:
+            raise InputError(self.fs.unstrip_protocol(path), f"cannot decode image ({err})") from err
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        height, width = self.size
+        for index in range(len(self.paths)):
+            frame = self._first if index == 0 and self._first is not None else self._read(index)
+            if frame.shape[:2] != (height, width):
+                raise InputError(
+                    self.fs.unstrip_protocol(self.paths[index]),
+                    f"frame is {frame.shape[1]}x{frame.shape[0]}, the first frame {width}x{height}",
+                )
+            yield frame
+
+
+def open_video(task: VideoTask, staging: Path) -> FrameSource:
+    """The task's frames: a local folder or file as is; remote folders streamed; remote video files staged."""
+    fs, path = resolve(task.source)
+    is_file = posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES
+    if isinstance(fs, LocalFileSystem):
+        return VideoFile(path) if is_file else FrameFolder(path)
+    if is_file:
+        local = staging / f"video{posixpath.splitext(path)[1]}"
+        _download(fs, path, local, task.source)
+        return VideoFile(local)
+    return RemoteFrameFolder(fs, path, task.source)
+
+
+def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dict[int, np.ndarray]:
+    """``{frame_idx: ids}``: one first-frame mask file, or a folder of masks named after their frames."""
+    fs, path = resolve(task.masks)
+    if isinstance(fs, LocalFileSystem):
+        return first_frame_annotation(path, frames) if path.endswith(".png") else sparse_annotations(path, frames)
+    if path.lower().endswith(".png"):
+        local = staging / "first-frame.png"
+        _download(fs, path, local, task.masks)
+        try:
+            return first_frame_annotation(local, frames)
+        except InputError as err:  # name the stored file, not our temporary copy
+            raise InputError(task.masks, err.problem) from err
+    listing = with_retries(lambda: fs.ls(path, detail=False), f"list {task.masks}") if fs.isdir(path) else []
+    masks = sorted(p for p in listing if p.lower().endswith(".png"))
+    if not masks:
+        raise InputError(task.masks, "no .png masks for this video")
+    folder = staging / "masks"
+    folder.mkdir()
+    for remote in masks:
+        _download(fs, remote, folder / posixpath.basename(remote), fs.unstrip_protocol(remote))
+    try:
+        return sparse_annotations(folder, frames)
+    except InputError as err:
+        raise InputError(f"{task.masks.rstrip('/')}/{Path(err.path).name}", err.problem) from err
+
+
+def _download(fs: fsspec.AbstractFileSystem, path: str, local: Path, uri: str) -> None:
+    if not fs.exists(path):
+        raise InputError(uri, "file not found")
+    local.write_bytes(with_retries(lambda: fs.cat_file(path), f"read {uri}"))

@@ -1,0 +1,65 @@
+"""One video through the labeler on a local corpus: rows match the engine, failures are records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.corpus import discover
+from jobs.labeler import VideoLabeler, failure_path, mask_path
+from jobs.schema import decode_row
+from savos.data.synthetic import make_video
+from savos.inference import Predictor, probs_to_ids
+from savos.model import SAVOS
+from tests.conftest import write_dataset
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    videos = {"a": make_video(4, num_objects=2, seed=1), "b": make_video(3, seed=2)}
+    return write_dataset(tmp_path / "corpus", videos, every=1000)  # first-frame masks only, as in a real corpus
+
+
+def test_rows_decode_to_what_the_engine_produced(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    predictor = Predictor(tiny_model, device="cpu")
+    out = str(tmp_path / "out")
+    task = next(t for t in discover(str(corpus)) if t.video_id == "a")
+    result = VideoLabeler(predictor, "tiny", out).label(task)
+    assert (result.status, result.frames, result.objects) == ("done", 4, 2)
+
+    table = pq.read_table(mask_path(out, "a")).to_pylist()
+    assert len(table) == 4 * 2
+    # The engine run directly on the same frames and first mask gives the same label maps.
+    video = make_video(4, num_objects=2, seed=1)
+    from savos.data.frames import FrameFolder
+
+    frames = FrameFolder(corpus / "JPEGImages" / "480p" / "a")
+    state = predictor.init_state(frames)
+    for obj_id in (1, 2):
+        predictor.add_mask(state, 0, obj_id, video.masks[0] == obj_id)
+    for frame_idx, obj_ids, probs in predictor.propagate(state):
+        expected = probs_to_ids(obj_ids, probs)
+        for row in (r for r in table if r["frame_idx"] == frame_idx):
+            np.testing.assert_array_equal(
+                decode_row(row["rle_counts"], row["height"], row["width"]), expected == row["obj_id"]
+            )
+            assert row["frame_name"] == f"{frame_idx:05d}"
+            assert row["model"] == "tiny"
+
+
+def test_a_broken_frame_is_a_failure_record_not_an_exception(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    broken = corpus / "JPEGImages" / "480p" / "b" / "00001.jpg"
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated JPEG
+    out = str(tmp_path / "out")
+    task = next(t for t in discover(str(corpus)) if t.video_id == "b")
+    result = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", out).label(task)
+    assert result.status == "failed"
+    record = json.loads(Path(failure_path(out, "b")).read_text())
+    assert str(broken) in record["error"]
+    assert record["error_type"] == "InputError"
+    assert "Traceback" in record["traceback"]
+    assert not Path(mask_path(out, "b")).exists()
