@@ -1,0 +1,77 @@
+"""The job's settings, from the command line or a YAML file (the command line wins). No credentials here."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .corpus import LAYOUTS
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    input: str
+    output: str
+    checkpoint: str | None = None  # None: the checkpoint shipped with the package
+    layout: str = "auto"
+    num_actors: int = 1
+    gpus_per_actor: float = 1.0  # used only where the cluster has GPUs; fractions pack actors on one GPU
+    cpus_per_actor: float = 1.0
+    scales: tuple[float, ...] = (1.0,)
+    precision: str = "bf16"
+    max_videos: int | None = None
+    retry_failed: bool = False
+    chunk_size: int = 1000  # videos per Ray dataset: bounds the driver's memory on huge corpora
+    address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="savos-prelabel",
+        description="Propagate first-frame masks through every video of a corpus with SAVOS on Ray; "
+        "write one Parquet file of COCO-RLE masks per video.",
+    )
+    parser.add_argument("--config", type=Path, help="YAML file with any of the options below (snake_case keys)")
+    parser.add_argument("--input", help="corpus URI: s3://, gs://, file:// or a path (folder or manifest)")
+    parser.add_argument("--output", help="output URI: masks/, failures/ and _runs/ go under it")
+    parser.add_argument("--checkpoint", help="SAVOS checkpoint URI (default: the one shipped with the package)")
+    parser.add_argument("--layout", choices=LAYOUTS, help="corpus layout (default: auto)")
+    parser.add_argument("--num-actors", type=int, help="model replicas (default: 1)")
+    parser.add_argument("--gpus-per-actor", type=float, help="GPUs per replica, fractions allowed (default: 1)")
+    parser.add_argument("--cpus-per-actor", type=float, help="CPUs per replica (default: 1)")
+    parser.add_argument("--scales", type=float, nargs="+", help="inference scales, e.g. 0.5 0.75 1.0")
+    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], help="autocast on CUDA (default: bf16)")
+    parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
+    parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
+    parser.add_argument("--chunk-size", type=int, help="videos per Ray dataset (default: 1000)")
+    parser.add_argument("--address", help="Ray address, e.g. auto (default: start a local Ray)")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> JobConfig:
+    """Options from ``--config`` YAML, overridden by those given on the command line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    if args.config:
+        loaded = yaml.safe_load(args.config.read_text()) or {}
+        known = {f.name for f in fields(JobConfig)}
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            parser.error(f"{args.config}: unknown keys {', '.join(unknown)}")
+        values.update(loaded)
+    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    for required in ("input", "output"):
+        if not values.get(required):
+            parser.error(f"--{required} is required (on the command line or in --config)")
+    if "scales" in values:
+        values["scales"] = tuple(float(s) for s in values["scales"])
+    return JobConfig(**values)

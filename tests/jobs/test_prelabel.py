@@ -1,0 +1,71 @@
+"""The job end to end on a local Ray instance: every frame labelled, a broken video recorded, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from jobs.prelabel import EXIT_SOME_FAILED, main
+from savos.checkpoint import save_checkpoint
+from savos.data.synthetic import make_video
+from savos.model import SAVOS
+from tests.conftest import write_dataset
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def checkpoint(tiny_model: SAVOS, tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, tiny_model, meta={"checkpoint_id": "tiny"})
+    return path
+
+
+def _args(corpus: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
+    return ["--input", str(corpus), "--output", str(out), "--checkpoint", str(checkpoint), "--num-actors", "2", *extra]
+
+
+def test_local_corpus_broken_video_and_resume(ray_local, tmp_path: Path, checkpoint: Path) -> None:
+    videos = {"a": make_video(4, num_objects=2, seed=1), "b": make_video(3, seed=2), "c": make_video(5, seed=3)}
+    corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
+    broken = corpus / "JPEGImages" / "480p" / "c" / "00002.jpg"
+    broken.write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+
+    assert main(_args(corpus, out, checkpoint)) == EXIT_SOME_FAILED
+    table = pads.dataset(out / "masks", partitioning="hive").to_table().to_pandas()
+    assert sorted(table.groupby("video_id").size().items()) == [("a", 4 * 2), ("b", 3 * 2)]
+    assert json.loads((out / "failures" / "c.json").read_text())["error_type"] == "InputError"
+    (summary_path,) = (out / "_runs").iterdir()
+    summary = json.loads(summary_path.read_text())
+    assert (summary["videos_done"], summary["videos_failed"], summary["frames"]) == (2, 1, 7)
+
+    # A rerun writes nothing new; the failed video is left alone unless asked.
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet")}
+    assert main(_args(corpus, out, checkpoint)) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet")} == stamps
+
+    # Delete one video's output and fix the broken one: exactly those two are redone.
+    (out / "masks" / "video_id=b" / "part-0.parquet").unlink()
+    write_dataset(tmp_path / "fixed", {"c": videos["c"]}, every=1000)
+    broken.write_bytes((tmp_path / "fixed" / "JPEGImages" / "480p" / "c" / "00002.jpg").read_bytes())
+    assert main(_args(corpus, out, checkpoint, "--retry-failed")) == 0
+    assert {
+        p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet") if p in stamps and "=b" not in str(p)
+    } == {p: t for p, t in stamps.items() if "=b" not in str(p)}
+    assert (out / "masks" / "video_id=b" / "part-0.parquet").exists()
+    assert (out / "masks" / "video_id=c" / "part-0.parquet").exists()
+    assert not (out / "failures" / "c.json").exists()
+    runs = sorted(json.loads(p.read_text())["videos_done"] for p in (out / "_runs").iterdir())
+    assert runs == [0, 2, 2]
