@@ -68,7 +68,10 @@ def test_segment_a_video_file_names_frames_by_index(checkpoint, tmp_path) -> Non
     assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(4)]
 
 
-def test_default_model_says_it_is_untrained(clip, tmp_path, caplog) -> None:
+def test_without_a_shipped_checkpoint_the_default_model_says_it_is_untrained(
+    clip, tmp_path, caplog, monkeypatch
+) -> None:
+    monkeypatch.setattr("savos.checkpoint.DEFAULT_CHECKPOINT", tmp_path / "absent.pt")
     folder, video = clip
     write_palette_png(tmp_path / "first.png", video.masks[0])
     with caplog.at_level(logging.WARNING):
