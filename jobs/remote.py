@@ -19,13 +19,13 @@ from PIL import Image
 
 from savos.data.annotations import first_frame_annotation, sparse_annotations
 from savos.data.errors import InputError
-from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, VideoFile
+from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, NamedFrames, VideoFile
 
 from .corpus import VideoTask
 from .storage import resolve, with_retries
 
 
-class RemoteFrameFolder:
+class RemoteFrameFolder(NamedFrames):
     """Image files in one object-storage folder, in name order, decoded as they are read."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, uri: str) -> None:
@@ -45,15 +45,6 @@ class RemoteFrameFolder:
         if self._first is None:
             self._first = self._read(0)
         return int(self._first.shape[0]), int(self._first.shape[1])
-
-    def frame_name(self, index: int) -> str:
-        return self.names[index]
-
-    def frame_index(self, name: str) -> int | None:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            return None
 
     def _read(self, index: int) -> np.ndarray:
         path = self.paths[index]

@@ -29,7 +29,22 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise InputError(path, f"cannot decode image ({err})") from err
 
 
-class FrameFolder:
+class NamedFrames:
+    """Frames known by name: ``names[i]`` is frame i's name (its file stem)."""
+
+    names: list[str]
+
+    def frame_name(self, index: int) -> str:
+        return self.names[index]
+
+    def frame_index(self, name: str) -> int | None:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return None
+
+
+class FrameFolder(NamedFrames):
     """Frames as image files in one folder, in file-name order; a frame's name is its file stem."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
@@ -52,15 +67,6 @@ class FrameFolder:
                 return image.height, image.width
         except OSError as err:
             raise InputError(self.paths[0], f"cannot read image header ({err})") from err
-
-    def frame_name(self, index: int) -> str:
-        return self.names[index]
-
-    def frame_index(self, name: str) -> int | None:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            return None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         first: tuple[int, ...] | None = None
