@@ -7,6 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .inference import Predictor
 
 logger = logging.getLogger("savos")
 
@@ -73,11 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_segment(args: argparse.Namespace) -> int:
+def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]]:
+    """The model of ``--checkpoint`` (or the default) behind a predictor with the command's options."""
     from .checkpoint import load_checkpoint, load_default_model
+    from .inference import Predictor
+
+    model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
+    return Predictor(model, device=args.device, scales=args.scales, precision=args.precision), meta
+
+
+def _run_segment(args: argparse.Namespace) -> int:
     from .data import open_frames
     from .data.annotations import first_frame_annotation, sparse_annotations
-    from .inference import Predictor
     from .segment import segment_to_pngs
 
     frames = open_frames(args.input)
@@ -85,8 +96,7 @@ def _run_segment(args: argparse.Namespace) -> int:
         annotations = first_frame_annotation(args.mask, frames)
     else:
         annotations = sparse_annotations(args.masks_dir, frames)
-    model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
-    predictor = Predictor(model, device=args.device, scales=args.scales, precision=args.precision)
+    predictor, meta = _load_predictor(args)
     written = segment_to_pngs(predictor, frames, annotations, args.out)
     logger.info(
         "wrote %d masks to %s (model %s, device %s)",
@@ -99,9 +109,7 @@ def _run_segment(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint, load_default_model
     from .data.vos import load_sequences
-    from .inference import Predictor
     from .segment import baseline_sequences, segment_sequences
 
     names = [name for name in args.sequences.split(",") if name] if args.sequences else None
@@ -110,8 +118,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         written = baseline_sequences(args.baseline, sequences, args.out)
         source = f"baseline {args.baseline}"
     else:
-        model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
-        predictor = Predictor(model, device=args.device, scales=args.scales, precision=args.precision)
+        predictor, meta = _load_predictor(args)
         written = segment_sequences(predictor, sequences, args.out)
         source = f"model {meta.get('checkpoint_id')}"
     logger.info("wrote %d masks for %d sequences to %s (%s)", written, len(sequences), args.out, source)
