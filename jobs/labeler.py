@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 
 from savos.data.annotations import object_masks
 from savos.inference import Predictor, probs_to_ids
+from savos.io.schema import MaskRow, encode_frame, masks_key, to_table
 
 from .corpus import VideoTask
 from .remote import load_annotations, open_video
-from .schema import MaskRow, encode_frame, to_table
 from .storage import join, put_atomic, resolve, with_retries
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 def mask_path(output: str, video_id: str) -> str:
     """Where a video's Parquet goes, as a path of the output filesystem."""
     fs, root = resolve(output)
-    return join(fs, root, "masks", f"video_id={video_id}", "part-0.parquet")
+    return join(fs, root, masks_key(video_id))
 
 
 def failure_path(output: str, video_id: str) -> str:

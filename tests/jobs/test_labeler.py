@@ -11,9 +11,9 @@ import pytest
 
 from jobs.corpus import discover
 from jobs.labeler import VideoLabeler, failure_path, mask_path
-from jobs.schema import decode_row
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
+from savos.io.schema import decode_row
 from savos.model import SAVOS
 from tests.conftest import write_dataset
 

@@ -1,4 +1,4 @@
-"""The output table: one row per (frame, object) with the mask as COCO compressed RLE. The one place it is defined.
+"""The job's output table: one row per (frame, object), the mask as COCO compressed RLE. Defined here only.
 
 | column       | type           | meaning                                                                   |
 |--------------|----------------|---------------------------------------------------------------------------|
@@ -55,7 +55,7 @@ class MaskRow:
     width: int
     rle_counts: bytes
     area: int
-    bbox: tuple[float, float, float, float]
+    bbox: tuple[float, ...]  # [x, y, w, h]
     score: float
     model: str
 
@@ -78,31 +78,15 @@ def encode_frame(
     for obj_idx, obj_id in enumerate(obj_ids):
         mask = labels == obj_id
         rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
-        area = int(np.count_nonzero(mask))
-        x, y, w, h = _bbox(mask) if area else (0.0, 0.0, 0.0, 0.0)
+        area = int(coco_mask.area(rle))
+        bbox = tuple(float(v) for v in coco_mask.toBbox(rle))  # [0, 0, 0, 0] for an empty mask
         score = float(probs[obj_idx][mask].mean()) if area else 0.0
         rows.append(
             MaskRow(
-                video_id,
-                frame_idx,
-                frame_name,
-                int(obj_id),
-                height,
-                width,
-                rle["counts"],
-                area,
-                (x, y, w, h),
-                score,
-                model,
+                video_id, frame_idx, frame_name, int(obj_id), height, width, rle["counts"], area, bbox, score, model
             )
         )
     return rows
-
-
-def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
-    """``[x, y, w, h]`` of the pixels of a non-empty mask, as ``pycocotools.mask.toBbox`` gives it."""
-    ys, xs = np.nonzero(mask)
-    return float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)
 
 
 def to_table(rows: Sequence[MaskRow]) -> pa.Table:
@@ -110,6 +94,11 @@ def to_table(rows: Sequence[MaskRow]) -> pa.Table:
     columns = {name: [getattr(row, name) for row in rows] for name in SCHEMA.names}
     columns["bbox"] = [list(row.bbox) for row in rows]
     return pa.table(columns, schema=SCHEMA)
+
+
+def masks_key(video_id: str) -> str:
+    """Where a video's rows live, relative to the output root (hive-partitioned by ``video_id``)."""
+    return f"masks/video_id={video_id}/part-0.parquet"
 
 
 def decode_row(rle_counts: bytes, height: int, width: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.schema import SCHEMA, decode_row, encode_frame, to_table
+from savos.io.schema import SCHEMA, decode_row, encode_frame, to_table
 
 
 def test_rows_round_trip_through_parquet() -> None:

@@ -1,0 +1,56 @@
+"""Read one video's masks back from the job's Parquet output, on any fsspec URI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pyarrow.parquet as pq
+
+from savos.data.errors import InputError
+
+from .schema import decode_row, masks_key
+
+
+@dataclass(frozen=True)
+class VideoMasks:
+    """A labelled video: ``ids (T, H, W)`` object ids per frame (0 background), with names, objects and scores."""
+
+    video_id: str
+    frame_names: list[str]
+    obj_ids: list[int]
+    ids: np.ndarray
+    scores: dict[int, np.ndarray]  # obj_id -> (T,) mean probability over the object's mask (0 where absent)
+    model: str
+
+    def object_masks(self, obj_id: int) -> np.ndarray:
+        """``(T, H, W)`` bool masks of one object."""
+        if obj_id not in self.obj_ids:
+            raise KeyError(f"video {self.video_id} has no object {obj_id}; it has {self.obj_ids}")
+        return self.ids == obj_id
+
+
+def read_video_masks(output: str, video_id: str) -> VideoMasks:
+    """The masks of ``video_id`` under the job output ``output`` (a folder or ``s3://``/``gs://`` prefix)."""
+    fs, root = fsspec.core.url_to_fs(output)
+    path = f"{root.rstrip('/')}/{masks_key(video_id)}"
+    uri = fs.unstrip_protocol(path)
+    if not fs.exists(path):
+        raise InputError(uri, f"no masks for video {video_id!r} (not labelled yet, or it failed: see failures/)")
+    with fs.open(path, "rb") as f:
+        table = pq.read_table(f).sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])
+    rows = table.to_pylist()
+    if not rows:
+        raise InputError(uri, "the file has no rows")
+    frames = sorted({(r["frame_idx"], r["frame_name"]) for r in rows})
+    if [t for t, _ in frames] != list(range(len(frames))):
+        raise InputError(uri, f"frames are not 0..{len(frames) - 1}")
+    obj_ids = sorted({r["obj_id"] for r in rows})
+    height, width = rows[0]["height"], rows[0]["width"]
+    ids = np.zeros((len(frames), height, width), np.uint8 if max(obj_ids) < 256 else np.int32)
+    scores = {obj_id: np.zeros(len(frames), np.float32) for obj_id in obj_ids}
+    for row in rows:
+        ids[row["frame_idx"]][decode_row(row["rle_counts"], height, width)] = row["obj_id"]
+        scores[row["obj_id"]][row["frame_idx"]] = row["score"]
+    return VideoMasks(video_id, [name for _, name in frames], obj_ids, ids, scores, str(rows[0]["model"]))
