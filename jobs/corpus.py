@@ -5,7 +5,7 @@ Layouts (``layout="auto"`` tries them in this order):
 - ``davis``: ``ROOT/JPEGImages[/480p]/<video>/*.jpg`` with ``ROOT/Annotations[/480p]/<video>/*.png`` (DAVIS and
   YouTube-VOS; first-frame or sparse masks named after their frames).
 - ``videos``: ``ROOT/<video>.mp4`` (any video suffix) with its masks in ``ROOT/<video>/*.png`` or a single
-  first-frame mask ``ROOT/<video>.png``.
+  first-frame mask ``ROOT/<video>.png`` (the task names ``ROOT/<video>``; the worker finds which).
 - ``manifest``: a Parquet, CSV or JSONL file with columns ``video_id``, ``frames`` (a folder URI) or ``video``
   (a file URI), and ``masks`` (a folder URI, or one mask file URI for the first frame).
 
@@ -26,7 +26,7 @@ import fsspec
 from savos.data.errors import InputError
 from savos.data.frames import VIDEO_SUFFIXES
 
-from .storage import join, resolve, unstrip
+from .storage import iter_dir, join, resolve, unstrip
 
 LAYOUTS = ("auto", "davis", "videos", "manifest")
 MANIFEST_SUFFIXES = (".parquet", ".csv", ".jsonl")
@@ -35,7 +35,7 @@ MANIFEST_SUFFIXES = (".parquet", ".csv", ".jsonl")
 @dataclass(frozen=True)
 class VideoTask:
     """One video to label. ``source`` is a frame folder or a video file URI; ``masks`` a folder of PNGs named
-    after frames, or one PNG for the first frame."""
+    after frames, or one PNG for the first frame (``X`` with no such folder means ``X.png``)."""
 
     video_id: str
     source: str
@@ -70,26 +70,21 @@ def _layout_dir(fs: fsspec.AbstractFileSystem, root: str, kind: str) -> str:
 
 def _davis(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
     frames_root, masks_root = _layout_dir(fs, root, "JPEGImages"), _layout_dir(fs, root, "Annotations")
-    for entry in sorted(fs.ls(frames_root, detail=True), key=lambda e: e["name"]):
-        if entry["type"] != "directory":
-            continue
-        video_id = posixpath.basename(entry["name"].rstrip("/"))
-        yield VideoTask(video_id, unstrip(fs, entry["name"]), unstrip(fs, join(fs, masks_root, video_id)))
+    for path, is_dir in iter_dir(fs, frames_root):
+        if is_dir:
+            video_id = posixpath.basename(path)
+            yield VideoTask(video_id, unstrip(fs, path), unstrip(fs, join(fs, masks_root, video_id)))
 
 
 def _videos(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
-    entries = {posixpath.basename(e["name"].rstrip("/")): e for e in fs.ls(root, detail=True)}
     found = False
-    for name in sorted(entries):
-        stem, suffix = posixpath.splitext(name)
-        if entries[name]["type"] == "directory" or suffix.lower() not in VIDEO_SUFFIXES:
+    for path, is_dir in iter_dir(fs, root):
+        stem, suffix = posixpath.splitext(posixpath.basename(path))
+        if is_dir or suffix.lower() not in VIDEO_SUFFIXES:
             continue
-        if stem in entries and entries[stem]["type"] == "directory":
-            masks = join(fs, root, stem)
-        else:
-            masks = join(fs, root, f"{stem}.png")  # a missing mask is the worker's failure record, not ours
         found = True
-        yield VideoTask(stem, unstrip(fs, join(fs, root, name)), unstrip(fs, masks))
+        # ROOT/<stem>/ (masks named after frames) or ROOT/<stem>.png: the worker looks, so the driver lists once.
+        yield VideoTask(stem, unstrip(fs, path), unstrip(fs, join(fs, root, stem)))
     if not found:
         raise InputError(unstrip(fs, root), "no videos: neither JPEGImages/ (DAVIS layout) nor video files")
 

@@ -22,7 +22,7 @@ from savos.data.errors import InputError
 from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, NamedFrames, VideoFile
 
 from .corpus import VideoTask
-from .storage import resolve, with_retries
+from .storage import iter_dir, resolve, with_retries
 
 
 class RemoteFrameFolder(NamedFrames):
@@ -84,19 +84,21 @@ def open_video(task: VideoTask, staging: Path) -> FrameSource:
 def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dict[int, np.ndarray]:
     """``{frame_idx: ids}``: one first-frame mask file, or a folder of masks named after their frames."""
     fs, path = resolve(task.masks)
+    uri = task.masks
+    if not path.lower().endswith(".png") and not fs.isdir(path):
+        path, uri = f"{path}.png", f"{uri.rstrip('/')}.png"  # ROOT/<video> with no such folder: ROOT/<video>.png
     if isinstance(fs, LocalFileSystem):
         return first_frame_annotation(path, frames) if path.endswith(".png") else sparse_annotations(path, frames)
     if path.lower().endswith(".png"):
         local = staging / "first-frame.png"
-        _download(fs, path, local, task.masks)
+        _download(fs, path, local, uri)
         try:
             return first_frame_annotation(local, frames)
         except InputError as err:  # name the stored file, not our temporary copy
-            raise InputError(task.masks, err.problem) from err
-    listing = with_retries(lambda: fs.ls(path, detail=False), f"list {task.masks}") if fs.isdir(path) else []
-    masks = sorted(p for p in listing if p.lower().endswith(".png"))
+            raise InputError(uri, err.problem) from err
+    masks = [p for p, is_dir in iter_dir(fs, path) if not is_dir and p.lower().endswith(".png")]
     if not masks:
-        raise InputError(task.masks, "no .png masks for this video")
+        raise InputError(uri, "no .png masks for this video")
     folder = staging / "masks"
     folder.mkdir()
     for remote in masks:
@@ -104,7 +106,7 @@ def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dic
     try:
         return sparse_annotations(folder, frames)
     except InputError as err:
-        raise InputError(f"{task.masks.rstrip('/')}/{Path(err.path).name}", err.problem) from err
+        raise InputError(f"{uri.rstrip('/')}/{Path(err.path).name}", err.problem) from err
 
 
 def _download(fs: fsspec.AbstractFileSystem, path: str, local: Path, uri: str) -> None:

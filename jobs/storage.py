@@ -11,10 +11,11 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import fsspec
+import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,39 @@ def join(fs: fsspec.AbstractFileSystem, *parts: str) -> str:
 def unstrip(fs: fsspec.AbstractFileSystem, path: str) -> str:
     """A full URI (``s3://bucket/key``) for a path of ``fs``, so a worker can open it on its own."""
     return fs.unstrip_protocol(path)
+
+
+def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iterator[tuple[str, bool]]:
+    """``(path, is_dir)`` of the entries of one folder, in name order, without holding the whole listing.
+
+    S3 lists in pages of up to 1000 keys in byte order, so s3fs's page iterator streams it. Other filesystems have no
+    streaming listing in fsspec; they are listed at once (names only), which a local disk or GCS folder of a million
+    videos can afford, and a manifest avoids altogether.
+    """
+    if hasattr(fs, "_iterdir") and hasattr(fs, "split_path"):  # s3fs
+        yield from _iter_s3(fs, path, page)
+        return
+    entries = with_retries(lambda: fs.ls(path, detail=True), f"list {path}")
+    for entry in sorted(entries, key=lambda e: e["name"]):
+        yield entry["name"].rstrip(fs.sep), entry["type"] == "directory"
+
+
+def _iter_s3(fs: Any, path: str, page: int) -> Iterator[tuple[str, bool]]:
+    bucket, key, _ = fs.split_path(path)
+    entries = fs._iterdir(bucket, prefix=f"{key.rstrip('/')}/" if key else "", delimiter="/")
+
+    async def take() -> list[dict[str, Any]]:
+        out = []
+        for _ in range(page):
+            try:
+                out.append(await entries.__anext__())
+            except StopAsyncIteration:
+                break
+        return out
+
+    while batch := fsspec.asyn.sync(fs.loop, take):
+        # Within a page S3 returns sub-folders before files; each is in name order across pages.
+        yield from ((e["name"].rstrip("/"), e["type"] == "directory") for e in batch)
 
 
 def with_retries(action: Callable[[], T], what: str, attempts: int = 5, base_delay: float = 0.5) -> T:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ from PIL import Image
 from savos.data import write_palette_png
 from savos.data.synthetic import SyntheticVideo
 from savos.model import SAVOS, ModelConfig, build_savos
+from tests.s3server import SeaweedS3
 
 # Real data lives beside the project (../shared/data); SAVOS_SHARED_DATA points elsewhere.
 SHARED_DATA = Path(os.environ.get("SAVOS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -57,3 +59,24 @@ def write_dataset(root: Path, videos: dict[str, SyntheticVideo], *, davis: bool 
             if t % every == 0:
                 write_palette_png(mask_dir / f"{t:05d}.png", ids)
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A SeaweedFS S3 server for the session, its endpoint and keys exported as a user would (``AWS_*``).
+
+    Ray instances started after this fixture inherit the variables, as a laptop user's local Ray does.
+    """
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    try:
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

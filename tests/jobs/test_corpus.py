@@ -31,7 +31,7 @@ def test_video_files_with_mask_folder_or_single_mask(tmp_path: Path) -> None:
     tasks = {t.video_id: t for t in discover(f"file://{tmp_path}")}
     assert set(tasks) == {"one", "two"}
     assert tasks["one"].masks == f"file://{tmp_path}/one"
-    assert tasks["two"].masks == f"file://{tmp_path}/two.png"
+    assert tasks["two"].masks == f"file://{tmp_path}/two"  # the worker falls back to two.png
     assert tasks["two"].source == f"file://{tmp_path}/two.mov"
 
 

@@ -1,12 +1,14 @@
-"""Atomic writes and retries (a real S3 server is exercised by the job's end-to-end tests)."""
+"""Atomic writes, retries, and folder listings (on a local disk and a real S3 server)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import s3fs
 
-from jobs.storage import put_atomic, read_bytes, resolve, with_retries
+from jobs.storage import iter_dir, put_atomic, read_bytes, resolve, with_retries
+from tests.s3server import SeaweedS3
 
 
 def test_local_put_is_atomic_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -48,3 +50,26 @@ def test_permanent_errors_are_not_retried() -> None:
     with pytest.raises(FileNotFoundError):
         with_retries(missing, "missing")
     assert len(calls) == 1
+
+
+@pytest.mark.s3
+def test_s3_listing_streams_in_pages_in_name_order(s3_server: SeaweedS3) -> None:
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir("listing")
+    names = [f"v{i:03d}" for i in range(25)]
+    for name in reversed(names):
+        fs.pipe_file(f"listing/root/{name}/00000.jpg", b"x")
+        fs.pipe_file(f"listing/root/{name}.mp4", b"x")
+    entries = iter_dir(fs, "listing/root", page=4)
+    assert next(entries) == ("listing/root/v000", True)  # the first page arrives before the rest is listed
+    rest = list(entries)
+    assert sorted(p for p, is_dir in rest if is_dir) == [f"listing/root/{n}" for n in names[1:]]
+    assert [p for p, is_dir in rest if not is_dir] == [f"listing/root/{n}.mp4" for n in names]
+
+
+def test_local_listing_in_name_order(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    (tmp_path / "a.mp4").write_bytes(b"")
+    fs, root = resolve(str(tmp_path))
+    assert [(Path(p).name, d) for p, d in iter_dir(fs, root)] == [("a.mp4", False), ("b", True), ("c", True)]
