@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m savos.demo --out demo-output
+	$(BIN)/python -m jobs.demo --out demo-output
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check savos jobs tests

@@ -114,7 +114,7 @@ def run(config: JobConfig) -> dict[str, Any]:
                 "output": config.output,
             },
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=config.num_actors),
+            compute=ray.data.ActorPoolStrategy(size=min(config.num_actors, len(chunk))),  # no idle replicas
             num_gpus=config.gpus_per_actor if gpus else 0,
             num_cpus=config.cpus_per_actor,
         )
@@ -122,7 +122,7 @@ def run(config: JobConfig) -> dict[str, Any]:
         for row in dataset.iter_rows():
             counts[row["status"]] += 1
             counts["frames"] += int(row["frames"])
-            if time.perf_counter() - last_log > 30:
+            if time.perf_counter() - last_log >= config.progress_every:
                 _log_progress(counts, start)
                 last_log = time.perf_counter()
     elapsed = time.perf_counter() - start

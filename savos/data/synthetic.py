@@ -20,9 +20,9 @@ class SyntheticVideo:
     masks: np.ndarray
 
 
-def _texture(rng: np.random.Generator, height: int, width: int, base: np.ndarray) -> np.ndarray:
-    """Smooth random texture around a base colour."""
-    coarse = rng.normal(0, 1, (max(2, height // 8), max(2, width // 8), 3)).astype(np.float32)
+def _texture(rng: np.random.Generator, height: int, width: int, base: np.ndarray, grain: int) -> np.ndarray:
+    """Smooth random texture around a base colour, with blobs about ``grain`` pixels wide."""
+    coarse = rng.normal(0, 1, (max(2, height // grain), max(2, width // grain), 3)).astype(np.float32)
     smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(base + 40 * smooth, 0, 255).astype(np.uint8)
 
@@ -33,23 +33,26 @@ def make_video(
     width: int = 96,
     num_objects: int = 2,
     seed: int = 0,
+    grain: int = 8,
 ) -> SyntheticVideo:
     """A clip where ``num_objects`` ellipses move on straight, bouncing paths; later ids are drawn on top."""
-    return SyntheticVideo(*map(np.stack, zip(*iter_video(num_frames, height, width, num_objects, seed), strict=True)))
+    return SyntheticVideo(
+        *map(np.stack, zip(*iter_video(num_frames, height, width, num_objects, seed, grain), strict=True))
+    )
 
 
 def iter_video(
-    num_frames: int, height: int, width: int, num_objects: int, seed: int = 0
+    num_frames: int, height: int, width: int, num_objects: int, seed: int = 0, grain: int = 8
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The frames of :func:`make_video` one at a time, ``(frame, ids)``, without holding the whole clip."""
     rng = np.random.default_rng(seed)
-    background = _texture(rng, height, width, rng.uniform(60, 190, 3))
+    background = _texture(rng, height, width, rng.uniform(60, 190, 3), grain)
     objects = []
     for _ in range(num_objects):
         axes = rng.uniform(0.08, 0.2, 2) * (width, height)
         centre = rng.uniform(0.25, 0.75, 2) * (width, height)
         velocity = rng.uniform(-0.02, 0.02, 2) * (width, height)
-        skin = _texture(rng, height, width, rng.uniform(0, 255, 3))
+        skin = _texture(rng, height, width, rng.uniform(0, 255, 3), grain)
         objects.append((axes, centre, velocity, skin))
     for t in range(num_frames):
         frame, ids = background.copy(), np.zeros((height, width), np.uint8)

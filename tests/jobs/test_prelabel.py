@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
@@ -13,6 +15,7 @@ from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
 from tests.conftest import write_dataset
+from tests.jobs.outputs import engine_masks, read_masks
 
 pytestmark = pytest.mark.ray
 
@@ -36,16 +39,28 @@ def _args(corpus: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
     return ["--input", str(corpus), "--output", str(out), "--checkpoint", str(checkpoint), "--num-actors", "2", *extra]
 
 
-def test_local_corpus_broken_video_and_resume(ray_local, tmp_path: Path, checkpoint: Path) -> None:
+def test_local_corpus_broken_video_and_resume(
+    ray_local, tmp_path: Path, checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     videos = {"a": make_video(4, num_objects=2, seed=1), "b": make_video(3, seed=2), "c": make_video(5, seed=3)}
     corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
     broken = corpus / "JPEGImages" / "480p" / "c" / "00002.jpg"
     broken.write_bytes(b"not a jpeg")
     out = tmp_path / "out"
 
-    assert main(_args(corpus, out, checkpoint)) == EXIT_SOME_FAILED
+    with caplog.at_level(logging.INFO, logger="jobs.prelabel"):
+        assert main(_args(corpus, out, checkpoint, "--progress-every", "0")) == EXIT_SOME_FAILED
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("videos done")]
+    assert len(progress) == 3 + 1  # one line per video at this interval, and the final one
+    assert progress[-1].startswith("videos done 2, failed 1; 7 frames")
     table = pads.dataset(out / "masks", partitioning="hive").to_table().to_pandas()
     assert sorted(table.groupby("video_id").size().items()) == [("a", 4 * 2), ("b", 3 * 2)]
+    written = read_masks(str(out))
+    for video_id in ("a", "b"):
+        expected = engine_masks(checkpoint, corpus / "JPEGImages" / "480p" / video_id, videos[video_id].masks[0])
+        assert written[video_id].keys() == expected.keys()
+        for t, ids in expected.items():
+            np.testing.assert_array_equal(written[video_id][t], ids, err_msg=f"{video_id} frame {t}")
     assert json.loads((out / "failures" / "c.json").read_text())["error_type"] == "InputError"
     (summary_path,) = (out / "_runs").iterdir()
     summary = json.loads(summary_path.read_text())

@@ -1,0 +1,32 @@
+"""A Ray worker setup hook for fault tests: the first actor to reach a chosen video dies mid-video.
+
+Installed with ``runtime_env={"worker_process_setup_hook": "tests.jobs.crash.install"}``; the product has no
+test hooks of its own. ``SAVOS_CRASH_VIDEO`` names the video, ``SAVOS_CRASH_MARKER`` a file whose creation makes
+the crash happen once only (the restarted actor then labels the video normally).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def install() -> None:
+    from jobs import labeler
+
+    video_id, marker = os.environ.get("SAVOS_CRASH_VIDEO"), os.environ.get("SAVOS_CRASH_MARKER")
+    if not video_id or not marker:
+        return
+    original = labeler.VideoLabeler._propagate
+
+    def propagate_then_crash(self, task):  # type: ignore[no-untyped-def]
+        result = original(self, task)  # the whole video computed, nothing written yet
+        if task.video_id == video_id:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                return result
+            os.close(fd)
+            os._exit(1)  # the actor process dies like an OOM kill would: no exception, no cleanup
+        return result
+
+    labeler.VideoLabeler._propagate = propagate_then_crash  # type: ignore[method-assign]
