@@ -28,6 +28,7 @@ class JobConfig:
     retry_failed: bool = False
     chunk_size: int = 1000  # videos per Ray dataset: bounds the driver's memory on huge corpora
     progress_every: float = 30.0  # seconds between progress log lines
+    preview_every: int = 0  # a contact sheet for about one video in N (0: none)
     address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
     parser.add_argument("--chunk-size", type=int, help="videos per Ray dataset (default: 1000)")
+    parser.add_argument("--preview-every", type=int, help="write previews/<id>.png for about one video in N")
     parser.add_argument("--progress-every", type=float, help="seconds between progress log lines (default: 30)")
     parser.add_argument("--address", help="Ray address, e.g. auto (default: start a local Ray)")
     return parser

@@ -1,8 +1,8 @@
 """``make demo``: the batch job on a small multi-object corpus the project generates itself (no download).
 
 Writes ``OUT/corpus`` (DAVIS layout, first-frame masks only), runs the job on a local Ray instance with the
-shipped checkpoint into ``OUT/labels``, then draws a contact sheet per video into ``OUT/previews`` and scores the
-masks against the generator's exact ground truth.
+shipped checkpoint into ``OUT/labels`` (masks, and a contact sheet per video in ``OUT/labels/previews``), then
+scores the masks against the generator's exact ground truth.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from savos.data import FrameFolder, write_palette_png
+from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.eval.metrics import region_similarity
 from savos.io import read_video_masks
-from savos.io.preview import contact_sheet
 
 from .config import JobConfig
 from .prelabel import run
@@ -48,20 +47,17 @@ def write_corpus(root: Path) -> dict[str, np.ndarray]:
 
 def run_demo(out: Path, num_actors: int = 2) -> dict[str, float]:
     """Generate the corpus, label it, draw the previews; returns each video's mean IoU with the exact masks."""
-    corpus, labels, previews = out / "corpus", out / "labels", out / "previews"
-    for folder in (corpus, labels, previews):  # the demo owns these; a rerun starts afresh
+    corpus, labels = out / "corpus", out / "labels"
+    for folder in (corpus, labels):  # the demo owns these; a rerun starts afresh
         shutil.rmtree(folder, ignore_errors=True)
     truth = write_corpus(corpus)
-    summary = run(JobConfig(input=str(corpus), output=str(labels), num_actors=num_actors))
+    config = JobConfig(input=str(corpus), output=str(labels), num_actors=num_actors, preview_every=1)
+    summary = run(config)
     print(f"\nlabelled {summary['videos_done']} videos ({summary['frames']} frames), {summary['videos_failed']} failed")
 
-    previews.mkdir(parents=True)
     ious = {}
     for name in truth:
         masks = read_video_masks(str(labels), name)
-        frames = list(FrameFolder(corpus / "JPEGImages" / name))
-        sheet = contact_sheet(frames, list(masks.ids), masks.frame_names, every=3, columns=6, tile_width=200)
-        Image.fromarray(sheet).save(previews / f"{name}.png")
         scores = [
             region_similarity(masks.ids[t] == i, truth[name][t] == i) for t in range(1, FRAMES) for i in masks.obj_ids
         ]
@@ -69,7 +65,10 @@ def run_demo(out: Path, num_actors: int = 2) -> dict[str, float]:
         print(f"  {name}: {len(masks.obj_ids)} objects, mean IoU with the exact masks {ious[name]:.3f}")
     print(f"masks (Parquet, COCO RLE, one file per video): {labels / 'masks'}")
     print(f"run summary: {labels / '_runs'}")
-    print(f"previews (every 3rd frame): {previews}/<video>.png, e.g. {previews / (CORPUS[0][0] + '.png')}")
+    print(
+        f"previews (contact sheets): {labels / 'previews'}/<video>.png, e.g. {labels / 'previews' / CORPUS[0][0]}.png"
+    )
+    print(f"report: savos report {labels} --html report.html")
     print(
         f"read them: python -c \"import pandas as pd; print(pd.read_parquet('{labels / 'masks'}', partitioning=None))\""
     )

@@ -4,6 +4,7 @@ Output layout under the job's OUT:
 
 - ``masks/video_id=<id>/part-0.parquet``: the video's rows (:mod:`jobs.schema`), written once, atomically.
 - ``failures/<id>.json``: why a video could not be labelled (error, traceback, the task), instead of its masks.
+- ``previews/<id>.png``: a contact sheet (about a dozen frames with their masks) for a sample of the videos.
 
 A video's failure is recorded and returned, never raised: one bad video must not stop a corpus.
 """
@@ -16,14 +17,18 @@ import logging
 import tempfile
 import time
 import traceback
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pyarrow.parquet as pq
 
 from savos.data.annotations import object_masks
 from savos.inference import Predictor, probs_to_ids
+from savos.io.preview import contact_sheet
 from savos.io.schema import MaskRow, encode_frame, masks_key, to_table
 
 from .corpus import VideoTask
@@ -44,6 +49,28 @@ def failure_path(output: str, video_id: str) -> str:
     return join(fs, root, "failures", f"{video_id}.json")
 
 
+def preview_path(output: str, video_id: str) -> str:
+    fs, root = resolve(output)
+    return join(fs, root, "previews", f"{video_id}.png")
+
+
+class EvenSample:
+    """Evenly spaced items of a stream of unknown length, in constant memory: every ``step``-th item is kept,
+    and when more than ``2 * size`` are, every other one of those goes and the step doubles."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size, self.step = size, 1
+        self.items: dict[int, np.ndarray] = {}
+
+    def offer(self, index: int, item: np.ndarray) -> None:
+        if index % self.step:
+            return
+        self.items[index] = item
+        if len(self.items) > 2 * self.size:
+            self.step *= 2
+            self.items = {i: v for i, v in self.items.items() if i % self.step == 0}
+
+
 @dataclass(frozen=True)
 class VideoResult:
     """What became of one video (a row of the job's summary)."""
@@ -62,18 +89,26 @@ class VideoResult:
 class VideoLabeler:
     """Holds a predictor; labels videos one at a time into ``output``."""
 
-    def __init__(self, predictor: Predictor, model_id: str, output: str) -> None:
+    def __init__(self, predictor: Predictor, model_id: str, output: str, preview_every: int = 0) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
+        self.preview_every = preview_every
         self.fs, _ = resolve(output)
+
+    def wants_preview(self, video_id: str) -> bool:
+        """About one video in ``preview_every``, chosen by id so that reruns pick the same ones."""
+        return self.preview_every > 0 and zlib.crc32(video_id.encode()) % self.preview_every == 0
 
     def label(self, task: VideoTask) -> VideoResult:
         start = time.perf_counter()
         try:
-            rows, frames, objects = self._propagate(task)
+            sheet = EvenSample() if self.wants_preview(task.video_id) else None
+            rows, frames, objects = self._propagate(task, sheet)
             buffer = io.BytesIO()
             pq.write_table(to_table(rows), buffer, compression="zstd")
             put_atomic(self.fs, mask_path(self.output, task.video_id), buffer.getvalue())
             self._clear_failure(task.video_id)
+            if sheet is not None:
+                self._write_preview(task, sheet.items)
             return VideoResult(task.video_id, "done", frames, objects, time.perf_counter() - start)
         except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
             logger.warning("video %s failed: %s: %s", task.video_id, type(err).__name__, err)
@@ -91,7 +126,8 @@ class VideoLabeler:
                 task.video_id, "failed", 0, 0, time.perf_counter() - start, f"{type(err).__name__}: {err}"
             )
 
-    def _propagate(self, task: VideoTask) -> tuple[list[MaskRow], int, int]:
+    def _propagate(self, task: VideoTask, sheet: EvenSample | None) -> tuple[list[MaskRow], int, int]:
+        """The video's rows; label maps of evenly spaced frames go into ``sheet`` when given."""
         with tempfile.TemporaryDirectory(prefix="savos-video-") as staging:
             frames = open_video(task, Path(staging))
             annotations = load_annotations(task, frames, Path(staging))
@@ -103,12 +139,28 @@ class VideoLabeler:
             count = 0
             for frame_idx, obj_ids, probs in self.predictor.propagate(state):
                 labels = probs_to_ids(obj_ids, probs)
+                if sheet is not None:
+                    sheet.offer(frame_idx, labels)
                 name = frames.frame_name(frame_idx)
                 rows += encode_frame(
                     task.video_id, frame_idx, name, labels, obj_ids, probs.float().cpu().numpy(), self.model_id
                 )
                 count += 1
             return rows, count, len(state.obj_ids)
+
+    def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
+        """Read the sampled frames again and write the contact sheet; a preview never fails its video."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="savos-preview-") as staging:
+                frames = open_video(task, Path(staging))
+                picked = [frame for t, frame in enumerate(frames) if t in sheet]
+                names = [frames.frame_name(t) for t in sorted(sheet)]
+                image = contact_sheet(picked, [sheet[t] for t in sorted(sheet)], names, columns=4, tile_width=320)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            if ok:
+                put_atomic(self.fs, preview_path(self.output, task.video_id), png.tobytes())
+        except Exception as err:
+            logger.warning("video %s: no preview (%s: %s)", task.video_id, type(err).__name__, err)
 
     def _clear_failure(self, video_id: str) -> None:
         path = failure_path(self.output, video_id)

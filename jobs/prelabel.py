@@ -35,7 +35,9 @@ EXIT_SOME_FAILED = 3
 class PrelabelActor:
     """A Ray Data actor: loads the model once, then labels the videos of each batch in turn."""
 
-    def __init__(self, checkpoint: str | None, scales: Sequence[float], precision: str, output: str) -> None:
+    def __init__(
+        self, checkpoint: str | None, scales: Sequence[float], precision: str, output: str, preview_every: int = 0
+    ) -> None:
         import torch
 
         from savos.checkpoint import load_checkpoint, load_default_model
@@ -50,7 +52,7 @@ class PrelabelActor:
                 model, meta = load_checkpoint(local)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         predictor = Predictor(model, device=device, scales=tuple(scales), precision=precision)
-        self.labeler = VideoLabeler(predictor, str(meta.get("checkpoint_id", "unknown")), output)
+        self.labeler = VideoLabeler(predictor, str(meta.get("checkpoint_id", "unknown")), output, preview_every)
         self._counters = _metrics()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
@@ -112,6 +114,7 @@ def run(config: JobConfig) -> dict[str, Any]:
                 "scales": list(config.scales),
                 "precision": config.precision,
                 "output": config.output,
+                "preview_every": config.preview_every,
             },
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(config.num_actors, len(chunk))),  # no idle replicas

@@ -63,12 +63,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
 
-    export = commands.add_parser("export", help="re-save a checkpoint for shipping (fp16, a new id)")
+    export = commands.add_parser("export-model", help="re-save a checkpoint for shipping (fp16, a new id)")
     export.add_argument("checkpoint", type=Path, help="a SAVOS checkpoint, e.g. a run's model.pt")
     export.add_argument("--out", type=Path, required=True, help="where to write it")
     export.add_argument("--id", required=True, help="the checkpoint id that outputs will name")
     export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
-    export.set_defaults(run=_run_export)
+    export.set_defaults(run=_run_export_model)
+
+    exports = commands.add_parser("export", help="one labelled video from the job's output in another format")
+    exports.add_argument("output", help="the job's output URI (folder, s3://, gs://)")
+    exports.add_argument("--video-id", action="append", required=True, help="a video to export (repeat for more)")
+    exports.add_argument("--format", choices=["davis", "sav", "ytvis"], required=True, help="what to write")
+    exports.add_argument("--dest", type=Path, required=True, help="folder to write into")
+    exports.set_defaults(run=_run_export)
+
+    preview = commands.add_parser("preview", help="draw one labelled video's masks over its frames")
+    preview.add_argument("output", help="the job's output URI")
+    preview.add_argument("--video-id", required=True, help="the video")
+    preview.add_argument("--frames", type=Path, required=True, help="the video's frames folder or video file")
+    preview.add_argument("--dest", type=Path, required=True, help=".png/.jpg contact sheet, or .mp4/.gif overlay")
+    preview.add_argument("--every", type=int, default=5, help="contact sheet: every Nth frame (default: 5)")
+    preview.set_defaults(run=_run_preview)
+
+    report = commands.add_parser("report", help="a job output's totals, failures and lowest-scoring videos")
+    report.add_argument("output", help="the job's output URI")
+    report.add_argument("--lowest", type=int, default=10, help="list this many lowest-scoring videos")
+    report.add_argument("--html", type=Path, help="also write an HTML page with the contact sheets here")
+    report.set_defaults(run=_run_report)
 
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
     info.add_argument("--backbone", default="resnet50", help="resnet50 or efficientnet_lite0")
@@ -227,13 +248,54 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_export(args: argparse.Namespace) -> int:
+def _run_export_model(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(args.checkpoint)
     meta = {**meta, "checkpoint_id": args.id, "exported_from": str(args.checkpoint)}
     save_checkpoint(args.out, model, meta=meta, half=not args.fp32)
     logger.info("wrote %s (%.1f MB)", args.out, args.out.stat().st_size / 1e6)
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .io import read_video_masks
+    from .io.exports import export_video
+
+    for video_id in args.video_id:
+        written = export_video(read_video_masks(args.output, video_id), args.format, args.dest)
+        logger.info("%s: wrote %s", video_id, written)
+    return 0
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from .data import open_frames
+    from .io import read_video_masks
+    from .io.preview import write_preview
+
+    video = read_video_masks(args.output, args.video_id)
+    frames = list(open_frames(args.frames))
+    if len(frames) != len(video.ids) or frames[0].shape[:2] != video.ids.shape[1:]:
+        from .data.errors import InputError
+
+        raise InputError(
+            str(args.frames),
+            f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, but video {args.video_id} has "
+            f"{len(video.ids)} masks of {video.ids.shape[2]}x{video.ids.shape[1]}",
+        )
+    write_preview(frames, list(video.ids), video.frame_names, args.dest, every=args.every)
+    logger.info("wrote %s", args.dest)
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .io.report import format_report, load_report, write_html
+
+    report = load_report(args.output)
+    print(format_report(report, lowest=args.lowest))
+    if args.html:
+        args.html.write_text(write_html(report, lowest=max(args.lowest, 20)))
+        logger.info("wrote %s", args.html)
     return 0
 
 

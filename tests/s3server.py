@@ -89,6 +89,10 @@ class SeaweedS3:
             "-s3",
             f"-s3.port={self.s3_port}",
             f"-s3.config={self.root / 's3.json'}",
+            # Fixed default ports would collide with a second server on the machine (another test run).
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
         ]
         with (self.root / "weed.log").open("ab") as log:  # the child keeps its own handle
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

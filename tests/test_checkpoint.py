@@ -87,7 +87,7 @@ def test_export_halves_and_renames(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build_savos(TINY, backbone_weights="none")
     save_checkpoint(tmp_path / "run.pt", model, meta={"checkpoint_id": "run-step4", "step": 4})
-    assert main(["export", str(tmp_path / "run.pt"), "--out", str(tmp_path / "ship.pt"), "--id", "ship-v1"]) == 0
+    assert main(["export-model", str(tmp_path / "run.pt"), "--out", str(tmp_path / "ship.pt"), "--id", "ship-v1"]) == 0
     shipped, meta = load_checkpoint(tmp_path / "ship.pt")
     assert meta["checkpoint_id"] == "ship-v1"
     assert meta["step"] == 4

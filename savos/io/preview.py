@@ -6,6 +6,7 @@ Colours are the DAVIS palette, so an id has the same colour here as in exported 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -66,3 +67,41 @@ def contact_sheet(
         sheet[y : y + tile_height, x : x + tile_width] = tile
         cv2.putText(sheet, names[t], (x + 4, y + tile_height + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
     return sheet
+
+
+def write_overlay_video(frames: Sequence[np.ndarray], ids: Sequence[np.ndarray], path: Path, fps: float = 10) -> None:
+    """Frames with their masks as an MPEG-4 (``.mp4``, OpenCV) or an animated GIF (``.gif``, Pillow)."""
+    if not frames or len(frames) != len(ids):
+        raise ValueError(f"{len(frames)} frames and {len(ids)} masks")
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif"):
+        raise ValueError(f"{path}: a preview video is .mp4 or .gif")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(overlay(f, i)) for f, i in zip(frames, ids, strict=True)]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        return
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot write MPEG-4 here")
+    try:
+        for frame, labels in zip(frames, ids, strict=True):
+            writer.write(cv2.cvtColor(overlay(frame, labels), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
+def write_preview(
+    frames: Sequence[np.ndarray], ids: Sequence[np.ndarray], names: Sequence[str], path: Path, every: int = 5
+) -> None:
+    """A contact sheet (``.png``/``.jpg``, every ``every``-th frame) or an overlay video (``.mp4``/``.gif``)."""
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        from PIL import Image
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(contact_sheet(frames, ids, names, every=every)).save(path)
+    else:
+        write_overlay_video(frames, ids, path)

@@ -18,8 +18,8 @@ def install() -> None:
         return
     original = labeler.VideoLabeler._propagate
 
-    def propagate_then_crash(self, task):  # type: ignore[no-untyped-def]
-        result = original(self, task)  # the whole video computed, nothing written yet
+    def propagate_then_crash(self, task, *args):  # type: ignore[no-untyped-def]
+        result = original(self, task, *args)  # the whole video computed, nothing written yet
         if task.video_id == video_id:
             try:
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL)

@@ -25,10 +25,10 @@ def test_demo_labels_every_video_and_draws_previews(tmp_path: Path, capsys: pyte
         video = read_video_masks(str(tmp_path / "labels"), name)
         assert video.obj_ids == list(range(1, num_objects + 1))
         assert video.model.startswith("savos-lite0-davis16")
-        with Image.open(tmp_path / "previews" / f"{name}.png") as sheet:
-            assert sheet.width == 6 * 200
+        with Image.open(tmp_path / "labels" / "previews" / f"{name}.png") as sheet:
+            assert sheet.width == 4 * 320  # 16 frames, all on the sheet, 4 to a row
     # The shipped checkpoint follows these shapes well enough to be worth showing (v1: 0.62 to 0.90 per video).
     assert min(ious.values()) > 0.5
     printed = capsys.readouterr().out
     assert f"{tmp_path / 'labels' / 'masks'}" in printed
-    assert f"{tmp_path / 'previews'}" in printed
+    assert f"{tmp_path / 'labels' / 'previews'}" in printed

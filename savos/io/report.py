@@ -1,0 +1,120 @@
+"""What a run produced, for a person: totals, failed videos and why, per-video counts and scores, and the videos
+with the lowest mean score first (the ones to check). Read from any job output URI."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+
+@dataclass
+class VideoStats:
+    video_id: str
+    frames: int
+    objects: int
+    mean_score: float  # over the (frame, object) rows where the object is present
+
+
+@dataclass
+class RunReport:
+    output: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    videos: list[VideoStats] = field(default_factory=list)  # lowest mean score first
+
+    @property
+    def frames(self) -> int:
+        return sum(v.frames for v in self.videos)
+
+
+def load_report(output: str) -> RunReport:
+    fs, root = fsspec.core.url_to_fs(output)
+    root = root.rstrip("/")
+    report = RunReport(output)
+    for path in sorted(fs.glob(f"{root}/_runs/*.json")):
+        report.runs.append(json.loads(fs.cat_file(path)))
+    for path in sorted(fs.glob(f"{root}/failures/*.json")):
+        record = json.loads(fs.cat_file(path))
+        report.failures.append({k: record.get(k, "") for k in ("video_id", "error_type", "error", "time")})
+    if fs.exists(f"{root}/masks"):
+        columns = ["video_id", "frame_idx", "obj_id", "score", "area"]
+        table = pads.dataset(f"{root}/masks", filesystem=fs, format="parquet").to_table(columns=columns)
+        present = table.filter(pc.greater(table["area"], 0))
+        counts = table.group_by("video_id").aggregate([("frame_idx", "count_distinct"), ("obj_id", "count_distinct")])
+        scores = dict(
+            zip(*present.group_by("video_id").aggregate([("score", "mean")]).to_pydict().values(), strict=True)
+        )
+        for row in counts.to_pylist():
+            video_id = row["video_id"]
+            report.videos.append(
+                VideoStats(
+                    video_id, row["frame_idx_count_distinct"], row["obj_id_count_distinct"], scores.get(video_id, 0.0)
+                )
+            )
+        report.videos.sort(key=lambda v: (v.mean_score, v.video_id))
+    return report
+
+
+def format_report(report: RunReport, lowest: int = 10) -> str:
+    lines = [f"output {report.output}"]
+    for run in report.runs:
+        lines.append(
+            f"  run {run.get('run_id')}: {run.get('videos_done')} done, {run.get('videos_failed')} failed, "
+            f"{run.get('frames')} frames, {run.get('frames_per_second')} frames/s"
+        )
+    lines.append(f"videos labelled: {len(report.videos)} ({report.frames} frames); failed: {len(report.failures)}")
+    if report.failures:
+        lines.append("failed videos:")
+        lines += [f"  {f['video_id']}: {f['error_type']}: {f['error']}" for f in report.failures]
+    if report.videos:
+        lines.append(
+            f"lowest mean score first (check these), {min(lowest, len(report.videos))} of {len(report.videos)}:"
+        )
+        lines.append(f"  {'video':<32} {'frames':>7} {'objects':>8} {'score':>6}")
+        for v in report.videos[:lowest]:
+            lines.append(f"  {v.video_id:<32} {v.frames:>7} {v.objects:>8} {v.mean_score:>6.3f}")
+    return "\n".join(lines)
+
+
+def write_html(report: RunReport, lowest: int = 20) -> str:
+    """One self-contained HTML page; contact sheets the job wrote (``previews/<id>.png``) are embedded."""
+    fs, root = fsspec.core.url_to_fs(report.output)
+    root = root.rstrip("/")
+    esc = html.escape
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>SAVOS run report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
+        "img{max-width:100%;border:1px solid #ccc}</style>",
+        f"<h1>SAVOS run report</h1><p>output <code>{esc(report.output)}</code>: {len(report.videos)} videos "
+        f"labelled ({report.frames} frames), {len(report.failures)} failed.</p>",
+        "<h2>Runs</h2><table><tr><th>run</th><th>done</th><th>failed</th><th>frames</th><th>frames/s</th></tr>",
+    ]
+    for run in report.runs:
+        cells = [run.get(k) for k in ("run_id", "videos_done", "videos_failed", "frames", "frames_per_second")]
+        parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
+    parts.append("</table><h2>Failed videos</h2><table><tr><th>video</th><th>error</th></tr>")
+    for failure in report.failures:
+        error = f"{failure['error_type']}: {failure['error']}"
+        parts.append(f"<tr><td>{esc(failure['video_id'])}</td><td>{esc(error)}</td></tr>")
+    parts.append("</table><h2>Lowest mean score first</h2><table>")
+    parts.append("<tr><th>video</th><th>frames</th><th>objects</th><th>mean score</th></tr>")
+    for v in report.videos[:lowest]:
+        parts.append(
+            f"<tr><td>{esc(v.video_id)}</td><td>{v.frames}</td><td>{v.objects}</td><td>{v.mean_score:.3f}</td></tr>"
+        )
+    parts.append("</table><h2>Contact sheets</h2>")
+    for v in report.videos[:lowest]:
+        preview = f"{root}/previews/{v.video_id}.png"
+        if fs.exists(preview):
+            data = base64.b64encode(fs.cat_file(preview)).decode("ascii")
+            parts.append(
+                f"<h3>{esc(v.video_id)} (score {v.mean_score:.3f})</h3><img src='data:image/png;base64,{data}'>"
+            )
+    return "\n".join(parts) + "\n"
