@@ -29,6 +29,9 @@ class JobConfig:
     chunk_size: int = 1000  # videos per Ray dataset: bounds the driver's memory on huge corpora
     progress_every: float = 30.0  # seconds between progress log lines
     preview_every: int = 0  # a contact sheet for about one video in N (0: none)
+    max_pixels: int = 1920 * 1080  # larger frames go through the model downscaled; masks keep the frame size
+    max_objects: int = 64  # a video with more objects is a failure record, not an out-of-memory
+    allow_output_in_input: bool = False  # refuse an output prefix inside the input unless told
     address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
     parser.add_argument("--chunk-size", type=int, help="videos per Ray dataset (default: 1000)")
+    parser.add_argument("--max-pixels", type=int, help="model input pixel budget per frame (default: 1920x1080)")
+    parser.add_argument("--max-objects", type=int, help="objects per video before it is refused (default: 64)")
+    parser.add_argument(
+        "--allow-output-in-input", action="store_true", default=None, help="allow --output inside --input"
+    )
     parser.add_argument("--preview-every", type=int, help="write previews/<id>.png for about one video in N")
     parser.add_argument("--progress-every", type=float, help="seconds between progress log lines (default: 30)")
     parser.add_argument("--address", help="Ray address, e.g. auto (default: start a local Ray)")

@@ -48,6 +48,14 @@ class VideoTask:
     def from_row(cls, row: dict[str, Any]) -> VideoTask:
         return cls(str(row["video_id"]), str(row["source"]), str(row["masks"]))
 
+    def to_json(self) -> str:
+        """ASCII JSON: survives Arrow even when a local file name is not UTF-8 (``surrogateescape``)."""
+        return json.dumps(self.to_row())
+
+    @classmethod
+    def from_json(cls, text: str) -> VideoTask:
+        return cls.from_row(json.loads(text))
+
 
 def discover(uri: str, layout: str = "auto") -> Iterator[VideoTask]:
     """The videos under ``uri`` in name order (``layout``: one of :data:`LAYOUTS`)."""

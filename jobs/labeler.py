@@ -11,7 +11,6 @@ A video's failure is recorded and returned, never raised: one bad video must not
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import tempfile
@@ -27,13 +26,14 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from savos.data.annotations import object_masks
+from savos.data.errors import InputError
 from savos.inference import Predictor, probs_to_ids
 from savos.io.preview import contact_sheet
-from savos.io.schema import MaskRow, encode_frame, masks_key, to_table
+from savos.io.schema import SCHEMA, MaskRow, display_id, encode_frame, masks_key, to_table, video_key
 
 from .corpus import VideoTask
 from .remote import load_annotations, open_video
-from .storage import join, put_atomic, resolve, with_retries
+from .storage import join, put_atomic, put_atomic_file, resolve, with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ def mask_path(output: str, video_id: str) -> str:
 
 def failure_path(output: str, video_id: str) -> str:
     fs, root = resolve(output)
-    return join(fs, root, "failures", f"{video_id}.json")
+    return join(fs, root, "failures", f"{video_key(video_id)}.json")
 
 
 def preview_path(output: str, video_id: str) -> str:
     fs, root = resolve(output)
-    return join(fs, root, "previews", f"{video_id}.png")
+    return join(fs, root, "previews", f"{video_key(video_id)}.png")
 
 
 class EvenSample:
@@ -69,6 +69,9 @@ class EvenSample:
         if len(self.items) > 2 * self.size:
             self.step *= 2
             self.items = {i: v for i, v in self.items.items() if i % self.step == 0}
+
+
+ROW_GROUP_FRAMES = 256  # frames per Parquet row group: the rows a labeler holds at once
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,16 @@ class VideoResult:
 class VideoLabeler:
     """Holds a predictor; labels videos one at a time into ``output``."""
 
-    def __init__(self, predictor: Predictor, model_id: str, output: str, preview_every: int = 0) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        model_id: str,
+        output: str,
+        preview_every: int = 0,
+        max_objects: int | None = None,
+    ) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
-        self.preview_every = preview_every
+        self.preview_every, self.max_objects = preview_every, max_objects
         self.fs, _ = resolve(output)
 
     def wants_preview(self, video_id: str) -> bool:
@@ -102,51 +112,60 @@ class VideoLabeler:
         start = time.perf_counter()
         try:
             sheet = EvenSample() if self.wants_preview(task.video_id) else None
-            rows, frames, objects = self._propagate(task, sheet)
-            buffer = io.BytesIO()
-            pq.write_table(to_table(rows), buffer, compression="zstd")
-            put_atomic(self.fs, mask_path(self.output, task.video_id), buffer.getvalue())
+            with tempfile.TemporaryDirectory(prefix="savos-video-") as staging:
+                parquet, frames, objects = self._propagate(task, Path(staging), sheet)
+                put_atomic_file(self.fs, str(parquet), mask_path(self.output, task.video_id))
             self._clear_failure(task.video_id)
             if sheet is not None:
                 self._write_preview(task, sheet.items)
-            return VideoResult(task.video_id, "done", frames, objects, time.perf_counter() - start)
+            return VideoResult(display_id(task.video_id), "done", frames, objects, time.perf_counter() - start)
         except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
-            logger.warning("video %s failed: %s: %s", task.video_id, type(err).__name__, err)
+            logger.warning("video %s failed: %s: %s", display_id(task.video_id), type(err).__name__, err)
             record = {
-                "video_id": task.video_id,
-                "task": task.to_row(),
+                "video_id": display_id(task.video_id),
+                "task": {k: display_id(v) for k, v in task.to_row().items()},
                 "error_type": type(err).__name__,
-                "error": str(err),
-                "traceback": traceback.format_exc(),
+                "error": display_id(str(err)),
+                "traceback": display_id(traceback.format_exc()),
                 "model": self.model_id,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
-            return VideoResult(
-                task.video_id, "failed", 0, 0, time.perf_counter() - start, f"{type(err).__name__}: {err}"
-            )
+            error = display_id(f"{type(err).__name__}: {err}")
+            return VideoResult(display_id(task.video_id), "failed", 0, 0, time.perf_counter() - start, error)
 
-    def _propagate(self, task: VideoTask, sheet: EvenSample | None) -> tuple[list[MaskRow], int, int]:
-        """The video's rows; label maps of evenly spaced frames go into ``sheet`` when given."""
-        with tempfile.TemporaryDirectory(prefix="savos-video-") as staging:
-            frames = open_video(task, Path(staging))
-            annotations = load_annotations(task, frames, Path(staging))
-            state = self.predictor.init_state(frames)
-            for frame_idx, ids in annotations.items():
-                for obj_id, mask in object_masks(ids).items():
-                    self.predictor.add_mask(state, frame_idx, obj_id, mask)
-            rows: list[MaskRow] = []
-            count = 0
+    def _propagate(self, task: VideoTask, staging: Path, sheet: EvenSample | None) -> tuple[Path, int, int]:
+        """Label the video into ``staging/masks.parquet``, a row group every :data:`ROW_GROUP_FRAMES` frames, so
+        memory stays flat however long the video. Label maps of evenly spaced frames go into ``sheet``."""
+        frames = open_video(task, staging)
+        annotations = load_annotations(task, frames, staging)
+        objects = sorted({int(i) for ids in annotations.values() for i in np.unique(ids) if i})
+        if self.max_objects is not None and len(objects) > self.max_objects:
+            raise InputError(task.masks, f"{len(objects)} objects, more than the limit of {self.max_objects}")
+        state = self.predictor.init_state(frames)
+        for frame_idx, ids in annotations.items():
+            for obj_id, mask in object_masks(ids).items():
+                self.predictor.add_mask(state, frame_idx, obj_id, mask)
+        path = staging / "masks.parquet"
+        video_id = display_id(task.video_id)
+        rows: list[MaskRow] = []
+        count = 0
+        with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
             for frame_idx, obj_ids, probs in self.predictor.propagate(state):
                 labels = probs_to_ids(obj_ids, probs)
                 if sheet is not None:
                     sheet.offer(frame_idx, labels)
-                name = frames.frame_name(frame_idx)
+                name = display_id(frames.frame_name(frame_idx))
                 rows += encode_frame(
-                    task.video_id, frame_idx, name, labels, obj_ids, probs.float().cpu().numpy(), self.model_id
+                    video_id, frame_idx, name, labels, obj_ids, probs.float().cpu().numpy(), self.model_id
                 )
                 count += 1
-            return rows, count, len(state.obj_ids)
+                if count % ROW_GROUP_FRAMES == 0:
+                    writer.write_table(to_table(rows))
+                    rows = []
+            if rows or count == 0:
+                writer.write_table(to_table(rows))
+        return path, count, len(state.obj_ids)
 
     def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
         """Read the sampled frames again and write the contact sheet; a preview never fails its video."""

@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from savos.data.errors import InputError
+from savos.io.schema import display_id
+
 from .config import JobConfig, parse_config
 from .corpus import VideoTask, discover
 from .labeler import VideoLabeler, failure_path, mask_path
@@ -36,7 +39,14 @@ class PrelabelActor:
     """A Ray Data actor: loads the model once, then labels the videos of each batch in turn."""
 
     def __init__(
-        self, checkpoint: str | None, scales: Sequence[float], precision: str, output: str, preview_every: int = 0
+        self,
+        checkpoint: str | None,
+        scales: Sequence[float],
+        precision: str,
+        output: str,
+        preview_every: int = 0,
+        max_pixels: int | None = None,
+        max_objects: int | None = None,
     ) -> None:
         import torch
 
@@ -51,14 +61,15 @@ class PrelabelActor:
                 local.write_bytes(read_bytes(checkpoint))
                 model, meta = load_checkpoint(local)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        predictor = Predictor(model, device=device, scales=tuple(scales), precision=precision)
-        self.labeler = VideoLabeler(predictor, str(meta.get("checkpoint_id", "unknown")), output, preview_every)
+        predictor = Predictor(model, device=device, scales=tuple(scales), precision=precision, max_pixels=max_pixels)
+        model_id = str(meta.get("checkpoint_id", "unknown"))
+        self.labeler = VideoLabeler(predictor, model_id, output, preview_every, max_objects)
         self._counters = _metrics()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         results = []
-        for i in range(len(batch["video_id"])):
-            task = VideoTask.from_row({key: batch[key][i] for key in ("video_id", "source", "masks")})
+        for text in batch["task"]:
+            task = VideoTask.from_json(str(text))
             result = self.labeler.label(task)
             if self._counters:
                 frames, videos = self._counters
@@ -82,22 +93,51 @@ def _metrics() -> tuple[Any, Any] | None:
         return None
 
 
-def pending_tasks(config: JobConfig) -> Iterator[VideoTask]:
-    """The corpus's videos that still need labelling, as the listing streams in."""
+def pending_tasks(config: JobConfig, duplicates: list[str] | None = None) -> Iterator[VideoTask]:
+    """The corpus's videos that still need labelling, as the listing streams in.
+
+    A video id seen before in this listing (a manifest may repeat one) is skipped, and added to ``duplicates``:
+    the first row with an id is the one labelled. The ids seen are held as a set (tens of bytes per video).
+    """
     fs, _ = resolve(config.output)
+    seen: set[str] = set()
+
+    def first_time(task: VideoTask) -> bool:
+        if task.video_id in seen:
+            logger.warning("video id %r appears again in the corpus: this row is skipped", task.video_id)
+            if duplicates is not None:
+                duplicates.append(display_id(task.video_id))
+            return False
+        seen.add(task.video_id)
+        return True
+
     tasks = (
         t
         for t in discover(config.input, config.layout)
-        if not fs.exists(mask_path(config.output, t.video_id))
+        if first_time(t)
+        and not fs.exists(mask_path(config.output, t.video_id))
         and (config.retry_failed or not fs.exists(failure_path(config.output, t.video_id)))
     )
     return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks
+
+
+def check_output_outside_input(config: JobConfig) -> None:
+    """Refuse an output equal to or inside the input (its files would become corpus videos on a rerun, and a
+    mistake could overwrite input), unless ``allow_output_in_input``."""
+    in_fs, in_root = resolve(config.input)
+    out_fs, out_root = resolve(config.output)
+    if config.allow_output_in_input or type(in_fs) is not type(out_fs):
+        return
+    inside = out_root == in_root or out_root.startswith(in_root.rstrip("/") + "/")
+    if inside:
+        raise InputError(config.output, f"the output is inside the input {config.input}; pass --allow-output-in-input")
 
 
 def run(config: JobConfig) -> dict[str, Any]:
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``)."""
     import ray
 
+    check_output_outside_input(config)
     if not ray.is_initialized():
         ray.init(address=config.address, log_to_driver=True)
     gpus = ray.cluster_resources().get("GPU", 0) > 0
@@ -105,8 +145,9 @@ def run(config: JobConfig) -> dict[str, Any]:
     logger.info("run %s: %s -> %s on %s", run_id, config.input, config.output, "GPUs" if gpus else "CPUs")
     start = time.perf_counter()
     counts = {"done": 0, "failed": 0, "frames": 0}
-    tasks = pending_tasks(config)
-    while chunk := [t.to_row() for t in itertools.islice(tasks, config.chunk_size)]:
+    duplicates: list[str] = []
+    tasks = pending_tasks(config, duplicates)
+    while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, config.chunk_size)]:
         dataset = ray.data.from_items(chunk, override_num_blocks=len(chunk)).map_batches(
             PrelabelActor,
             fn_constructor_kwargs={
@@ -115,6 +156,8 @@ def run(config: JobConfig) -> dict[str, Any]:
                 "precision": config.precision,
                 "output": config.output,
                 "preview_every": config.preview_every,
+                "max_pixels": config.max_pixels,
+                "max_objects": config.max_objects,
             },
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(config.num_actors, len(chunk))),  # no idle replicas
@@ -130,6 +173,7 @@ def run(config: JobConfig) -> dict[str, Any]:
                 last_log = time.perf_counter()
     elapsed = time.perf_counter() - start
     summary = _summary(run_id, config, counts, elapsed)
+    summary["duplicate_ids_skipped"] = duplicates
     fs, root = resolve(config.output)
     put_atomic(fs, join(fs, root, "_runs", f"{run_id}.json"), json.dumps(summary, indent=2).encode())
     _log_progress(counts, start)

@@ -12,6 +12,7 @@ Usage, in the style of SAM 2::
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -57,6 +58,7 @@ class Predictor:
         scales: Sequence[float] = (1.0,),
         precision: str = "bf16",
         prefetch_frames: int = 2,
+        max_pixels: int | None = None,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
@@ -68,6 +70,9 @@ class Predictor:
         # Autocast only on CUDA; CPU inference stays fp32.
         self.dtype = PRECISIONS[precision] if self.device.type == "cuda" else torch.float32
         self.prefetch_frames = prefetch_frames
+        # Frames above this many pixels go through the network downscaled (all scales shrink alike); the
+        # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
+        self.max_pixels = max_pixels
 
     def init_state(self, frames: Iterable[np.ndarray]) -> VideoState:
         """A new video. ``frames`` are read lazily (and a few ahead) during :meth:`propagate`."""
@@ -146,7 +151,8 @@ class Predictor:
         size = image.shape[-2:]
         total = torch.zeros((len(slots), *size), device=self.device)
         for scale in self.scales:
-            img, guide = _rescale(image, scale), _rescale(guidance, scale)
+            net = scale * self._budget(image)
+            img, guide = _rescale(image, net), _rescale(guidance, net)
             reference = state.reference[scale].index_select(0, index)
             with self._autocast():
                 target = self.model.encode_target(img.expand(len(slots), -1, -1, -1), guide)
@@ -162,11 +168,19 @@ class Predictor:
     def _add_references(self, state: VideoState, image: torch.Tensor, masks: torch.Tensor) -> None:
         """Run the reference branch once for new objects (``masks (K, H, W)``) at every scale."""
         for scale in self.scales:
-            img, mask = _rescale(image, scale), _rescale(masks.unsqueeze(1), scale)
+            net = scale * self._budget(image)
+            img, mask = _rescale(image, net), _rescale(masks.unsqueeze(1), net)
             with self._autocast():
                 top = self.model.encode_reference(img.expand(len(masks), -1, -1, -1), mask)
             previous = state.reference.get(scale)
             state.reference[scale] = top if previous is None else torch.cat([previous, top])
+
+    def _budget(self, image: torch.Tensor) -> float:
+        """The factor that brings ``image`` within :attr:`max_pixels` (1 when it is within already)."""
+        pixels = image.shape[-2] * image.shape[-1]
+        if self.max_pixels is None or pixels <= self.max_pixels:
+            return 1.0
+        return math.sqrt(self.max_pixels / pixels)
 
     def _to_tensor(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` float in [0, 1] on the device."""

@@ -19,6 +19,7 @@ from pycocotools import mask as coco_mask
 from savos.data import read_mask, write_palette_png
 
 from .reader import VideoMasks
+from .schema import video_key
 
 FORMATS = ("davis", "sav", "ytvis")
 
@@ -29,7 +30,7 @@ def export_video(video: VideoMasks, fmt: str, dest: Path) -> Path:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     dest.mkdir(parents=True, exist_ok=True)
     if fmt == "davis":
-        folder = dest / video.video_id
+        folder = dest / video_key(video.video_id)
         folder.mkdir(exist_ok=True)
         if max(video.obj_ids, default=0) > 255:
             raise ValueError(f"video {video.video_id}: object ids above 255 do not fit a palette PNG")
@@ -37,7 +38,7 @@ def export_video(video: VideoMasks, fmt: str, dest: Path) -> Path:
             write_palette_png(folder / f"{name}.png", ids.astype(np.uint8))
         return folder
     document = _sav(video) if fmt == "sav" else _ytvis(video)
-    path = dest / f"{video.video_id}.json"
+    path = dest / f"{video_key(video.video_id)}.json"
     path.write_text(json.dumps(document))
     return path
 

@@ -13,6 +13,8 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from .schema import video_key
+
 
 @dataclass
 class VideoStats:
@@ -111,7 +113,7 @@ def write_html(report: RunReport, lowest: int = 20) -> str:
         )
     parts.append("</table><h2>Contact sheets</h2>")
     for v in report.videos[:lowest]:
-        preview = f"{root}/previews/{v.video_id}.png"
+        preview = f"{root}/previews/{video_key(v.video_id)}.png"
         if fs.exists(preview):
             data = base64.b64encode(fs.cat_file(preview)).decode("ascii")
             parts.append(

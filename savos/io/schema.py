@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import numpy as np
 import pyarrow as pa
@@ -96,9 +97,22 @@ def to_table(rows: Sequence[MaskRow]) -> pa.Table:
     return pa.table(columns, schema=SCHEMA)
 
 
+def video_key(video_id: str) -> str:
+    """The video id as one safe path segment: percent-encoded (UTF-8) except letters, digits and ``-_.~``, and
+    never ``.``, ``..`` or a leading dot. Ids with ``/``, ``..`` or bytes that are not UTF-8 (a file name read with
+    ``surrogateescape``) cannot reach outside the output prefix, and pyarrow's hive reading decodes the key back."""
+    key = quote(video_id.encode("utf-8", "surrogateescape"), safe="-_.~")
+    return key.replace(".", "%2E") if key.startswith(".") else key
+
+
+def display_id(video_id: str) -> str:
+    """The id as text that any tool can store: itself when it is UTF-8, else with ``\\xNN`` for the odd bytes."""
+    return video_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def masks_key(video_id: str) -> str:
     """Where a video's rows live, relative to the output root (hive-partitioned by ``video_id``)."""
-    return f"masks/video_id={video_id}/part-0.parquet"
+    return f"masks/video_id={video_key(video_id)}/part-0.parquet"
 
 
 def decode_row(rle_counts: bytes, height: int, width: int) -> np.ndarray:
