@@ -141,6 +141,17 @@ def test_multi_scale_runs_every_paper_scale_and_returns_full_size(tiny_model: SA
     assert log.reference_batches == [1, 1, 1]
 
 
+def test_frames_over_the_pixel_budget_run_downscaled_and_come_back_full_size(tiny_model: SAVOS) -> None:
+    video = make_video(num_frames=2, height=256, width=384, num_objects=1, seed=6)
+    log = CallLog(tiny_model)
+    predictor = Predictor(tiny_model, device="cpu", scales=(0.5, 1.0), max_pixels=128 * 192)
+    state = predictor.init_state(video.frames)
+    predictor.add_mask(state, 0, 1, video.masks[0] == 1)
+    shapes = [probs.shape for _, _, probs in predictor.propagate(state)]
+    assert shapes == [(1, 256, 384)] * 2
+    assert [size for _, size, _ in log.target_inputs[:2]] == [(64, 96), (128, 192)]  # both scales, halved
+
+
 def test_multi_scale_averages_single_scale_runs(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=2, height=64, width=96, num_objects=1, seed=7)
 

@@ -1,0 +1,36 @@
+"""The job's promise, checked after every fault and bad-input scenario: each input video has exactly one of
+{complete masks, failure record}; no (frame, object) row twice; nothing temporary or partial left behind."""
+
+from __future__ import annotations
+
+import fsspec
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from jobs.labeler import failure_path, mask_path
+from jobs.storage import TEMPORARY_SUFFIX
+
+
+def assert_accounted(output: str, video_ids: list[str]) -> tuple[set[str], set[str]]:
+    """``(labelled, failed)`` ids, after checking the invariants for ``video_ids``."""
+    fs, root = fsspec.core.url_to_fs(output)
+    labelled, failed = set(), set()
+    for video_id in video_ids:
+        has_masks = fs.exists(mask_path(output, video_id))
+        has_failure = fs.exists(failure_path(output, video_id))
+        assert has_masks != has_failure, f"{video_id!r}: masks {has_masks}, failure record {has_failure}"
+        (labelled if has_masks else failed).add(video_id)
+        if has_masks:
+            with fs.open(mask_path(output, video_id), "rb") as f:
+                pq.read_metadata(f)  # a complete Parquet file (footer present)
+    files = [p for p in fs.find(root) if "/_runs/" not in p]
+    assert not [p for p in files if p.endswith(TEMPORARY_SUFFIX)], "temporary files left under the output"
+    masks = [p for p in files if "/masks/" in p]
+    assert len(masks) == len(labelled), f"{len(masks)} mask files for {len(labelled)} labelled videos"
+    if masks:
+        table = pads.dataset(f"{root}/masks", filesystem=fs, format="parquet").to_table(
+            columns=["video_id", "frame_idx", "obj_id"]
+        )
+        keys = set(zip(*table.to_pydict().values(), strict=True))
+        assert len(keys) == table.num_rows, "a (video, frame, object) row appears twice"
+    return labelled, failed
