@@ -32,6 +32,7 @@ class JobConfig:
     max_pixels: int = 1920 * 1080  # larger frames go through the model downscaled; masks keep the frame size
     max_objects: int = 64  # a video with more objects is a failure record, not an out-of-memory
     allow_output_in_input: bool = False  # refuse an output prefix inside the input unless told
+    storage_retries: int = 6  # tries per storage operation (exponential backoff from 0.5 s) before giving up
     address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-output-in-input", action="store_true", default=None, help="allow --output inside --input"
     )
+    parser.add_argument("--storage-retries", type=int, help="tries per storage operation (default: 6)")
     parser.add_argument("--preview-every", type=int, help="write previews/<id>.png for about one video in N")
     parser.add_argument("--progress-every", type=float, help="seconds between progress log lines (default: 30)")
     parser.add_argument("--address", help="Ray address, e.g. auto (default: start a local Ray)")

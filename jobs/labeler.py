@@ -79,7 +79,7 @@ class VideoResult:
     """What became of one video (a row of the job's summary)."""
 
     video_id: str
-    status: str  # "done" or "failed"
+    status: str  # "done", "failed" (a record in failures/), or "unrecorded" (storage down: neither was written)
     frames: int
     objects: int
     seconds: float
@@ -120,9 +120,10 @@ class VideoLabeler:
                 self._write_preview(task, sheet.items)
             return VideoResult(display_id(task.video_id), "done", frames, objects, time.perf_counter() - start)
         except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
-            logger.warning("video %s failed: %s: %s", display_id(task.video_id), type(err).__name__, err)
+            video_id = display_id(task.video_id)
+            logger.warning("video %s failed: %s: %s", video_id, type(err).__name__, err)
             record = {
-                "video_id": display_id(task.video_id),
+                "video_id": video_id,
                 "task": {k: display_id(v) for k, v in task.to_row().items()},
                 "error_type": type(err).__name__,
                 "error": display_id(str(err)),
@@ -130,9 +131,13 @@ class VideoLabeler:
                 "model": self.model_id,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
             error = display_id(f"{type(err).__name__}: {err}")
-            return VideoResult(display_id(task.video_id), "failed", 0, 0, time.perf_counter() - start, error)
+            try:
+                put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
+            except Exception as write_err:  # storage is down past the retry budget: the driver reports it
+                logger.error("video %s: cannot record its failure either (%s)", video_id, write_err)
+                return VideoResult(video_id, "unrecorded", 0, 0, time.perf_counter() - start, error)
+            return VideoResult(video_id, "failed", 0, 0, time.perf_counter() - start, error)
 
     def _propagate(self, task: VideoTask, staging: Path, sheet: EvenSample | None) -> tuple[Path, int, int]:
         """Label the video into ``staging/masks.parquet``, a row group every :data:`ROW_GROUP_FRAMES` frames, so

@@ -4,7 +4,8 @@ The driver lists the corpus (streamed, in chunks), skips videos whose masks alre
 ``--retry-failed``, those with a failure record), and hands each chunk to Ray Data: one row and one block per
 video, ``map_batches`` over a pool of :class:`PrelabelActor` (one SAVOS predictor each). Every video writes its
 own output; the driver only counts. Exit status: 0 when every video is labelled, 3 when some failed (their
-records are in ``OUT/failures/``), 2 on bad options or input.
+records are in ``OUT/failures/``), 4 when storage failed past the retry budget (those videos are left for a
+rerun), 2 on bad options or input.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -21,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
 from savos.io.schema import display_id
 
+from . import storage
 from .config import JobConfig, parse_config
 from .corpus import VideoTask, discover
 from .labeler import VideoLabeler, failure_path, mask_path
@@ -33,37 +37,32 @@ from .storage import join, put_atomic, read_bytes, resolve
 logger = logging.getLogger("jobs.prelabel")
 
 EXIT_SOME_FAILED = 3
+EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a failure record (rerun to finish)
 
 
 class PrelabelActor:
     """A Ray Data actor: loads the model once, then labels the videos of each batch in turn."""
 
-    def __init__(
-        self,
-        checkpoint: str | None,
-        scales: Sequence[float],
-        precision: str,
-        output: str,
-        preview_every: int = 0,
-        max_pixels: int | None = None,
-        max_objects: int | None = None,
-    ) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         import torch
 
         from savos.checkpoint import load_checkpoint, load_default_model
         from savos.inference import Predictor
 
-        if checkpoint is None:
+        job = JobConfig(**config)
+        storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
+        if job.checkpoint is None:
             model, meta = load_default_model()
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / "model.pt"
-                local.write_bytes(read_bytes(checkpoint))
+                local.write_bytes(read_bytes(job.checkpoint))
                 model, meta = load_checkpoint(local)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        predictor = Predictor(model, device=device, scales=tuple(scales), precision=precision, max_pixels=max_pixels)
+        scales = tuple(job.scales)
+        predictor = Predictor(model, device=device, scales=scales, precision=job.precision, max_pixels=job.max_pixels)
         model_id = str(meta.get("checkpoint_id", "unknown"))
-        self.labeler = VideoLabeler(predictor, model_id, output, preview_every, max_objects)
+        self.labeler = VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects)
         self._counters = _metrics()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
@@ -115,10 +114,14 @@ def pending_tasks(config: JobConfig, duplicates: list[str] | None = None) -> Ite
         t
         for t in discover(config.input, config.layout)
         if first_time(t)
-        and not fs.exists(mask_path(config.output, t.video_id))
-        and (config.retry_failed or not fs.exists(failure_path(config.output, t.video_id)))
+        and not _exists(fs, mask_path(config.output, t.video_id))
+        and (config.retry_failed or not _exists(fs, failure_path(config.output, t.video_id)))
     )
     return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks
+
+
+def _exists(fs: Any, path: str) -> bool:
+    return bool(storage.with_retries(lambda: fs.exists(path), f"check {path}"))
 
 
 def check_output_outside_input(config: JobConfig) -> None:
@@ -138,27 +141,21 @@ def run(config: JobConfig) -> dict[str, Any]:
     import ray
 
     check_output_outside_input(config)
+    storage.RETRY_ATTEMPTS = config.storage_retries
+    remove_stale_temporaries(config.output)
     if not ray.is_initialized():
         ray.init(address=config.address, log_to_driver=True)
     gpus = ray.cluster_resources().get("GPU", 0) > 0
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     logger.info("run %s: %s -> %s on %s", run_id, config.input, config.output, "GPUs" if gpus else "CPUs")
     start = time.perf_counter()
-    counts = {"done": 0, "failed": 0, "frames": 0}
+    counts = {"done": 0, "failed": 0, "unrecorded": 0, "frames": 0}
     duplicates: list[str] = []
     tasks = pending_tasks(config, duplicates)
     while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, config.chunk_size)]:
         dataset = ray.data.from_items(chunk, override_num_blocks=len(chunk)).map_batches(
             PrelabelActor,
-            fn_constructor_kwargs={
-                "checkpoint": config.checkpoint,
-                "scales": list(config.scales),
-                "precision": config.precision,
-                "output": config.output,
-                "preview_every": config.preview_every,
-                "max_pixels": config.max_pixels,
-                "max_objects": config.max_objects,
-            },
+            fn_constructor_kwargs={"config": config.to_dict()},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(config.num_actors, len(chunk))),  # no idle replicas
             num_gpus=config.gpus_per_actor if gpus else 0,
@@ -175,9 +172,23 @@ def run(config: JobConfig) -> dict[str, Any]:
     summary = _summary(run_id, config, counts, elapsed)
     summary["duplicate_ids_skipped"] = duplicates
     fs, root = resolve(config.output)
-    put_atomic(fs, join(fs, root, "_runs", f"{run_id}.json"), json.dumps(summary, indent=2).encode())
+    try:
+        put_atomic(fs, join(fs, root, "_runs", f"{run_id}.json"), json.dumps(summary, indent=2).encode())
+    except Exception as err:  # the summary is a report; the videos' own outputs are what count
+        logger.error("cannot write the run summary to %s: %s", config.output, err)
     _log_progress(counts, start)
     return summary
+
+
+def remove_stale_temporaries(output: str) -> None:
+    """Delete temporary files a killed run left on a local output (an object store has none: a PUT is whole)."""
+    fs, root = resolve(output)
+    if not isinstance(fs, LocalFileSystem) or not fs.exists(root):
+        return
+    for path in fs.find(root):
+        if path.endswith(storage.TEMPORARY_SUFFIX) and os.path.basename(path).startswith("."):
+            logger.info("removing %s, left by an interrupted run", path)
+            fs.rm_file(path)
 
 
 def _log_progress(counts: dict[str, int], start: float) -> None:
@@ -201,6 +212,7 @@ def _summary(run_id: str, config: JobConfig, counts: dict[str, int], elapsed: fl
         "run_id": run_id,
         "videos_done": counts["done"],
         "videos_failed": counts["failed"],
+        "videos_unrecorded": counts["unrecorded"],
         "frames": counts["frames"],
         "seconds": round(elapsed, 3),
         "frames_per_second": round(counts["frames"] / elapsed, 3) if elapsed else None,
@@ -219,6 +231,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"savos-prelabel: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if not storage.is_transient(err):
+            raise
+        logger.error(
+            "storage failed past the retry budget (%s: %s); the run stopped. Nothing was lost: rerun with the same "
+            "output to finish it.",
+            type(err).__name__,
+            err,
+        )
+        return EXIT_STORAGE
+    if summary["videos_unrecorded"]:
+        logger.error(
+            "%d videos could not be labelled nor their failure recorded: storage at %s failed past the retry "
+            "budget. Nothing was lost: rerun with the same output to finish them.",
+            summary["videos_unrecorded"],
+            config.output,
+        )
+        return EXIT_STORAGE
     if summary["videos_failed"]:
         logger.warning("%d videos failed; see %s", summary["videos_failed"], config.output.rstrip("/") + "/failures/")
         return EXIT_SOME_FAILED

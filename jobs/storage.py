@@ -6,6 +6,7 @@ its own mechanisms.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -24,8 +25,28 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Errors worth another try: network hiccups, throttling, timeouts. A missing file or bad data is not transient.
-TRANSIENT = (ConnectionError, TimeoutError, BrokenPipeError)
+# Errors worth another try: network hiccups, server errors, throttling, timeouts. A missing file, a refused
+# credential or bad data is not transient.
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BrokenPipeError)
+try:  # s3fs talks through botocore, whose connection errors are not the builtin ones
+    from botocore.exceptions import ConnectionError as _BotoConnectionError
+    from botocore.exceptions import HTTPClientError as _BotoHTTPClientError
+
+    _TRANSIENT_TYPES += (_BotoConnectionError, _BotoHTTPClientError)
+except ImportError:  # pragma: no cover - botocore comes with s3fs
+    pass
+_TRANSIENT_ERRNOS = {errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.EBUSY}
+
+# The retry budget, per storage operation; the job sets it from --storage-retries in every worker.
+RETRY_ATTEMPTS = 6
+RETRY_BASE_DELAY = 0.5
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether another try may succeed (s3fs reports 5xx answers as ``OSError(EREMOTEIO)``)."""
+    if isinstance(err, _TRANSIENT_TYPES):
+        return True
+    return type(err) is OSError and err.errno in _TRANSIENT_ERRNOS
 
 
 def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -77,13 +98,15 @@ def _iter_s3(fs: Any, path: str, page: int) -> Iterator[tuple[str, bool]]:
         yield from ((e["name"].rstrip("/"), e["type"] == "directory") for e in batch)
 
 
-def with_retries(action: Callable[[], T], what: str, attempts: int = 5, base_delay: float = 0.5) -> T:
-    """Run ``action``; on a transient error wait (exponential backoff with jitter) and try again."""
+def with_retries(action: Callable[[], T], what: str) -> T:
+    """Run ``action``; on a transient error wait (exponential backoff with jitter) and try again, up to
+    :data:`RETRY_ATTEMPTS` tries in all."""
+    attempts, base_delay = RETRY_ATTEMPTS, RETRY_BASE_DELAY
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except TRANSIENT as err:
-            if attempt == attempts:
+        except Exception as err:
+            if not is_transient(err) or attempt >= attempts:
                 raise
             delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
             logger.warning(

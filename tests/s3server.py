@@ -72,6 +72,9 @@ class SeaweedS3:
         }
 
     def start(self, timeout: float = 60.0) -> None:
+        # After a kill, a single-node master resuming its raft state (data/m<port>) waits for a leader that never
+        # comes; without it, it rebuilds the topology from the volume server. Data and filer metadata stay.
+        shutil.rmtree(self.root / "data" / f"m{self.master_port}", ignore_errors=True)
         weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
         command = [
             weed,
@@ -99,7 +102,7 @@ class SeaweedS3:
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
-        """Ready when a bucket can be created and listed (the S3 port opens before the filer is up)."""
+        """Ready when an object can be written and read back (the S3 port opens before the filer is up)."""
         import s3fs
 
         deadline = time.monotonic() + timeout
@@ -114,9 +117,11 @@ class SeaweedS3:
                     skip_instance_cache=True,
                     config_kwargs={"connect_timeout": 1, "read_timeout": 2, "retries": {"max_attempts": 1}},
                 )
-                fs.mkdir("savos-ready")
-                fs.ls("savos-ready")
-                return
+                if "savos-ready" not in fs.ls(""):  # a restarted server still has it
+                    fs.mkdir("savos-ready")
+                fs.pipe_file("savos-ready/probe", b"ok")  # writes need the volume server too
+                if fs.cat_file("savos-ready/probe") == b"ok":
+                    return
             except Exception:
                 time.sleep(0.5)
         self.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pyarrow.dataset as pads
+import torch
 
 from savos.checkpoint import load_checkpoint
 from savos.data import open_frames
@@ -30,10 +31,19 @@ def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
 
 
 def engine_masks(checkpoint: Path, source: Path, first_ids: np.ndarray) -> dict[int, np.ndarray]:
-    """The engine run directly (no Ray, no storage) from the first-frame ids: ``{frame_idx: ids}``."""
+    """The engine run directly (no Ray, no storage) from the first-frame ids: ``{frame_idx: ids}``.
+
+    On one thread, as the job's one-CPU actors run (Ray sets their OMP_NUM_THREADS): the same float sums in the
+    same order, so the masks must match bit for bit, even many frames into a recurrent video.
+    """
     model, _ = load_checkpoint(checkpoint)
     predictor = Predictor(model, device="cpu")
-    state = predictor.init_state(open_frames(source))
-    for obj_id in np.unique(first_ids[first_ids > 0]):
-        predictor.add_mask(state, 0, int(obj_id), first_ids == obj_id)
-    return {t: probs_to_ids(obj_ids, probs) for t, obj_ids, probs in predictor.propagate(state)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        state = predictor.init_state(open_frames(source))
+        for obj_id in np.unique(first_ids[first_ids > 0]):
+            predictor.add_mask(state, 0, int(obj_id), first_ids == obj_id)
+        return {t: probs_to_ids(obj_ids, probs) for t, obj_ids, probs in predictor.propagate(state)}
+    finally:
+        torch.set_num_threads(threads)

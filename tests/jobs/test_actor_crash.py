@@ -26,6 +26,7 @@ def test_a_dead_actor_is_replaced_and_its_video_redone(tmp_path: Path, tiny_mode
     marker = tmp_path / "crashed"
     env = {"SAVOS_CRASH_VIDEO": "b", "SAVOS_CRASH_MARKER": str(marker), "PYTHONPATH": str(ROOT)}
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

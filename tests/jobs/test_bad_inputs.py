@@ -141,7 +141,7 @@ def test_every_bad_input_is_recorded_or_handled(tmp_path: Path, tiny_model: SAVO
     save_checkpoint(checkpoint, tiny_model, meta={"checkpoint_id": "tiny"})
     out = tmp_path / "labels" / "out"
     args = ["--input", str(manifest), "--output", str(out), "--checkpoint", str(checkpoint), "--num-actors", "2"]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main([*args, "--max-pixels", str(512 * 512), "--max-objects", "4"]) == EXIT_SOME_FAILED
     finally:

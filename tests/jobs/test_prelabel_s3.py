@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.s3]
 def ray_local(s3_server: SeaweedS3):
     """Started after the S3 fixture exported ``AWS_*``, so the workers inherit them as a user's local Ray does."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 import s3fs
 
-from jobs.storage import iter_dir, put_atomic, read_bytes, resolve, with_retries
+from jobs.storage import is_transient, iter_dir, put_atomic, read_bytes, resolve, with_retries
 from tests.s3server import SeaweedS3
 
 
@@ -33,11 +34,27 @@ def test_transient_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatc
     assert with_retries(flaky, "flaky") == "ok"
     assert len(calls) == 3
 
+    monkeypatch.setattr("jobs.storage.RETRY_ATTEMPTS", 2)
+    calls.clear()
+
     def always() -> None:
+        calls.append(1)
         raise TimeoutError("slow")
 
     with pytest.raises(TimeoutError):
-        with_retries(always, "always", attempts=2)
+        with_retries(always, "always")
+    assert len(calls) == 2
+
+
+def test_what_counts_as_transient() -> None:
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    assert is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))  # server down
+    assert is_transient(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
+    assert is_transient(OSError(errno.EREMOTEIO, "We encountered an internal error"))  # s3fs's 5xx
+    assert not is_transient(PermissionError(errno.EACCES, "Forbidden"))
+    assert not is_transient(FileNotFoundError("gone"))
+    assert not is_transient(ValueError("bad data"))
 
 
 def test_permanent_errors_are_not_retried() -> None:
