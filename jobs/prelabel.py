@@ -231,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"savos-prelabel: error: {err}", file=sys.stderr)
         return 2
+    except PermissionError as err:  # refused credentials: the message names the bucket, never the keys
+        print(f"savos-prelabel: error: access denied ({err}); check the storage credentials", file=sys.stderr)
+        return 2
     except Exception as err:
         if not storage.is_transient(err):
             raise
