@@ -5,7 +5,6 @@ equal those of an undisturbed run (the engine run directly on the same frames)."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -54,9 +53,15 @@ def _assert_undisturbed(output: str, root: Path, checkpoint: Path, videos: dict[
 def _when(condition: Callable[[], bool], action: Callable[[], None], timeout: float = 120) -> threading.Thread:
     """Run ``action`` in a thread as soon as ``condition`` holds."""
 
+    def holds() -> bool:
+        try:
+            return condition()
+        except Exception:  # the condition reads storage, which may be the thing that is down
+            return False
+
     def wait_then_act() -> None:
         deadline = time.monotonic() + timeout
-        while not condition() and time.monotonic() < deadline:
+        while not holds() and time.monotonic() < deadline:
             time.sleep(0.05)
         action()
 
@@ -77,21 +82,21 @@ def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_p
     root, checkpoint, videos = corpus
     out = str(tmp_path / "out")
     args = ["--input", str(root), "--output", out, "--checkpoint", str(checkpoint), "--num-actors", "1"]
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "jobs.prelabel", *args], start_new_session=True, stderr=subprocess.DEVNULL
-    )
+    # The cluster outlives its driver, as with `--address auto` on a real cluster; Ray ends the dead driver's actors.
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        deadline = time.monotonic() + 180
-        while _done(out, videos) < 1 and time.monotonic() < deadline and driver.poll() is None:
-            time.sleep(0.05)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started, with no goodbye
-        driver.wait()
-    done_before = _done(out, videos)
-    assert 1 <= done_before < len(videos), "the kill did not land mid-run: the test proved nothing"
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+        command = [sys.executable, "-m", "jobs.prelabel", *args, "--address", context.address_info["address"]]
+        driver = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 180
+            while _done(out, videos) < 1 and time.monotonic() < deadline and driver.poll() is None:
+                time.sleep(0.05)
+        finally:
+            driver.send_signal(signal.SIGKILL)  # no goodbye, no summary
+            driver.wait()
+        time.sleep(3)  # let Ray end the orphaned actor
+        done_before = _done(out, videos)
+        assert 1 <= done_before < len(videos), "the kill did not land mid-run: the test proved nothing"
         assert main(args) == 0
     finally:
         ray.shutdown()
@@ -148,10 +153,12 @@ def own_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     server.start()
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()  # s3fs keeps filesystems made with the session server's endpoint
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield server
     ray.shutdown()
     server.stop()
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _upload(root: Path, checkpoint: Path) -> s3fs.S3FileSystem:
