@@ -33,7 +33,7 @@ from savos.io.schema import SCHEMA, MaskRow, display_id, encode_frame, masks_key
 
 from .corpus import VideoTask
 from .remote import load_annotations, open_video
-from .storage import join, put_atomic, put_atomic_file, resolve, with_retries
+from .storage import exists, join, put_atomic, put_atomic_file, resolve, with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -188,5 +188,5 @@ class VideoLabeler:
 
     def _clear_failure(self, video_id: str) -> None:
         path = failure_path(self.output, video_id)
-        if with_retries(lambda: self.fs.exists(path), f"check {path}"):
+        if exists(self.fs, path):
             with_retries(lambda: self.fs.rm(path), f"remove {path}")

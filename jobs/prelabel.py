@@ -114,14 +114,10 @@ def pending_tasks(config: JobConfig, duplicates: list[str] | None = None) -> Ite
         t
         for t in discover(config.input, config.layout)
         if first_time(t)
-        and not _exists(fs, mask_path(config.output, t.video_id))
-        and (config.retry_failed or not _exists(fs, failure_path(config.output, t.video_id)))
+        and not storage.exists(fs, mask_path(config.output, t.video_id))
+        and (config.retry_failed or not storage.exists(fs, failure_path(config.output, t.video_id)))
     )
     return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks
-
-
-def _exists(fs: Any, path: str) -> bool:
-    return bool(storage.with_retries(lambda: fs.exists(path), f"check {path}"))
 
 
 def check_output_outside_input(config: JobConfig) -> None:

@@ -116,6 +116,11 @@ def with_retries(action: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
+def exists(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """Whether ``path`` exists, with retries (s3fs answers False to some errors, raises others)."""
+    return bool(with_retries(lambda: fs.exists(path), f"check {path}"))
+
+
 def put_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` so that ``path`` either does not exist or is complete.
 
