@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, help="also write an HTML page with the contact sheets here")
     report.set_defaults(run=_run_report)
 
+    bench = commands.add_parser("bench", help="the engine against the naive reference path (speed ratio, equality)")
+    bench.add_argument("--objects", type=int, nargs="+", default=[1, 4], help="object counts (default: 1 4)")
+    bench.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
+    bench.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="default 480 854")
+    bench.add_argument("--backbone", help="random-weight model of this backbone instead of the default checkpoint")
+    bench.add_argument("--repeats", type=int, default=1, help="best of this many runs per path (default: 1)")
+    bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
+    bench.set_defaults(run=_run_bench)
+
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
     info.add_argument("--backbone", default="resnet50", help="resnet50 or efficientnet_lite0")
     info.add_argument("--checkpoint", type=Path, help="describe this checkpoint instead")
@@ -296,6 +305,28 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.html:
         args.html.write_text(write_html(report, lowest=max(args.lowest, 20)))
         logger.info("wrote %s", args.html)
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_engine, format_results, write_json
+    from .checkpoint import load_default_model
+    from .model import ModelConfig, build_savos
+
+    if args.backbone:
+        model = build_savos(ModelConfig(backbone=args.backbone), backbone_weights="none").eval()
+    else:
+        model, _ = load_default_model()
+    results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats)
+    results["config"]["model"] = args.backbone or "default checkpoint"
+    print(format_results(results))
+    if args.json:
+        write_json(args.json, results)
+        logger.info("wrote %s", args.json)
+    unequal = [r["objects"] for r in results["rows"] if not r["equal_within_tolerance"]]
+    if unequal:
+        logger.error("engine and naive path differ beyond tolerance for %s objects", unequal)
+        return 1
     return 0
 
 
