@@ -1,10 +1,10 @@
 """Label one video end to end: read it where it is stored, propagate, encode, write one Parquet object.
 
-Output layout under the job's OUT:
+Output layout under the job's OUT (keys from :mod:`savos.io.schema`, ``<id>`` the video's safe key):
 
-- ``masks/video_id=<id>/part-0.parquet``: the video's rows (:mod:`jobs.schema`), written once, atomically.
+- ``masks/video_id=<id>/part-0.parquet``: the video's rows, written once, atomically.
 - ``failures/<id>.json``: why a video could not be labelled (error, traceback, the task), instead of its masks.
-- ``previews/<id>.png``: a contact sheet (about a dozen frames with their masks) for a sample of the videos.
+- ``previews/<id>.png``: a contact sheet (8 to 16 frames with their masks) for a sample of the videos.
 
 A video's failure is recorded and returned, never raised: one bad video must not stop a corpus.
 """
@@ -29,7 +29,16 @@ from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.inference import Predictor, probs_to_ids
 from savos.io.preview import contact_sheet
-from savos.io.schema import SCHEMA, MaskRow, display_id, encode_frame, masks_key, to_table, video_key
+from savos.io.schema import (
+    SCHEMA,
+    MaskRow,
+    display_id,
+    encode_frame,
+    failure_key,
+    masks_key,
+    preview_key,
+    to_table,
+)
 
 from .corpus import VideoTask
 from .remote import load_annotations, open_video
@@ -46,12 +55,12 @@ def mask_path(output: str, video_id: str) -> str:
 
 def failure_path(output: str, video_id: str) -> str:
     fs, root = resolve(output)
-    return join(fs, root, "failures", f"{video_key(video_id)}.json")
+    return join(fs, root, failure_key(video_id))
 
 
 def preview_path(output: str, video_id: str) -> str:
     fs, root = resolve(output)
-    return join(fs, root, "previews", f"{video_key(video_id)}.png")
+    return join(fs, root, preview_key(video_id))
 
 
 class EvenSample:

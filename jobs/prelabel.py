@@ -218,8 +218,6 @@ def _summary(run_id: str, config: JobConfig, counts: dict[str, int], elapsed: fl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from savos.data.errors import InputError
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = parse_config(argv)
     try:

@@ -22,7 +22,7 @@ from savos.data.errors import InputError
 from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, NamedFrames, VideoFile
 
 from .corpus import VideoTask
-from .storage import iter_dir, resolve, with_retries
+from .storage import exists, iter_dir, resolve, with_retries
 
 
 class RemoteFrameFolder(NamedFrames):
@@ -110,6 +110,6 @@ def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dic
 
 
 def _download(fs: fsspec.AbstractFileSystem, path: str, local: Path, uri: str) -> None:
-    if not fs.exists(path):
+    if not exists(fs, path):
         raise InputError(uri, "file not found")
     local.write_bytes(with_retries(lambda: fs.cat_file(path), f"read {uri}"))

@@ -13,7 +13,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from .schema import video_key
+from .schema import preview_key
 
 
 @dataclass
@@ -113,7 +113,7 @@ def write_html(report: RunReport, lowest: int = 20) -> str:
         )
     parts.append("</table><h2>Contact sheets</h2>")
     for v in report.videos[:lowest]:
-        preview = f"{root}/previews/{video_key(v.video_id)}.png"
+        preview = f"{root}/{preview_key(v.video_id)}"
         if fs.exists(preview):
             data = base64.b64encode(fs.cat_file(preview)).decode("ascii")
             parts.append(

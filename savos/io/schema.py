@@ -115,6 +115,16 @@ def masks_key(video_id: str) -> str:
     return f"masks/video_id={video_key(video_id)}/part-0.parquet"
 
 
+def failure_key(video_id: str) -> str:
+    """Where the record of a video that could not be labelled lives, relative to the output root."""
+    return f"failures/{video_key(video_id)}.json"
+
+
+def preview_key(video_id: str) -> str:
+    """Where a video's contact sheet lives, relative to the output root."""
+    return f"previews/{video_key(video_id)}.png"
+
+
 def decode_row(rle_counts: bytes, height: int, width: int) -> np.ndarray:
     """The ``(H, W)`` bool mask of one row."""
     return coco_mask.decode({"size": [height, width], "counts": rle_counts}).astype(bool)
