@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .inference import Predictor
+    from .model import SAVOS
 
 logger = logging.getLogger("savos")
 
@@ -97,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="default 480 854")
     bench.add_argument("--backbone", help="random-weight model of this backbone instead of the default checkpoint")
     bench.add_argument("--repeats", type=int, default=1, help="best of this many runs per path (default: 1)")
+    bench.add_argument(
+        "--lockstep", type=int, nargs="+", metavar="K", help="instead: K videos in lock-step, for each K given"
+    )
+    bench.add_argument("--device", default="auto", help="for --lockstep: auto, cpu, cuda (default: auto)")
+    bench.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="for --lockstep, CUDA")
+    bench.add_argument("--compile", action="store_true", help="for --lockstep: torch.compile the target step")
+    bench.add_argument("--no-channels-last", action="store_true", help="for --lockstep: keep NCHW on CUDA")
+    bench.add_argument("--no-pin-memory", action="store_true", help="for --lockstep: pageable frame uploads")
+    bench.add_argument("--decode", action="store_true", help="also JPEG decoding, CPU against GPU")
     bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
     bench.set_defaults(run=_run_bench)
 
@@ -309,7 +319,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_engine, format_results, write_json
+    from .bench import bench_engine, format_results, machine, write_json
     from .checkpoint import load_default_model
     from .model import ModelConfig, build_savos
 
@@ -317,17 +327,88 @@ def _run_bench(args: argparse.Namespace) -> int:
         model = build_savos(ModelConfig(backbone=args.backbone), backbone_weights="none").eval()
     else:
         model, _ = load_default_model()
-    results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats)
+    if args.lockstep:
+        results = _bench_lockstep(model, args)
+    else:
+        results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats)
+        print(format_results(results))
     results["config"]["model"] = args.backbone or "default checkpoint"
-    print(format_results(results))
+    if args.decode:
+        from .bench.decode import bench_decode
+
+        results["decode"] = bench_decode(args.size[0], args.size[1])
+        print("JPEG decode, frames/s:", {k: round(v) for k, v in results["decode"].items() if k.endswith("_s")})
+    results.setdefault("machine", machine())
     if args.json:
         write_json(args.json, results)
         logger.info("wrote %s", args.json)
-    unequal = [r["objects"] for r in results["rows"] if not r["equal_within_tolerance"]]
+    unequal = [r["objects"] for r in results.get("rows", []) if not r["equal_within_tolerance"]]
     if unequal:
         logger.error("engine and naive path differ beyond tolerance for %s objects", unequal)
         return 1
     return 0
+
+
+def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from .bench.flops import datasheet_peak, measured_matmul_peak, step_flops
+    from .bench.lockstep import bench_lockstep, format_lockstep
+    from .inference import Predictor
+
+    predictor = Predictor(
+        model,
+        device=args.device,
+        precision=args.precision,
+        channels_last=False if args.no_channels_last else None,
+        compile=args.compile,
+        pin_memory=False if args.no_pin_memory else None,
+    )
+    height, width = args.size
+    flops = step_flops(predictor.model, height, width, predictor.device)
+    peaks: dict[str, float | None] = {"datasheet_bf16": None, "measured_bf16_matmul": None}
+    if predictor.device.type == "cuda":
+        peaks["datasheet_bf16"] = datasheet_peak(torch.cuda.get_device_name(predictor.device))
+        peaks["measured_bf16_matmul"] = measured_matmul_peak(predictor.device)
+    rows = bench_lockstep(
+        predictor,
+        args.lockstep,
+        args.objects,
+        args.frames,
+        height,
+        width,
+        flops_per_object_frame=flops["target_step"],
+        peak_flops=peaks["datasheet_bf16"],
+    )
+    on = predictor.device.type
+    title = (
+        f"lock-step, {args.backbone or 'default checkpoint'}, {width}x{height}, {args.frames} frames, {on}"
+        f" {predictor.dtype}, channels_last={predictor.channels_last}, compile={args.compile},"
+        f" {flops['target_step'] / 1e9:.1f} GFLOP per object-frame"
+    )
+    print(format_lockstep(rows, title))
+    config = {
+        "frames": args.frames,
+        "height": height,
+        "width": width,
+        "device": str(predictor.device),
+        "precision": str(predictor.dtype),
+        "channels_last": predictor.channels_last,
+        "compile": args.compile,
+        "pin_memory": predictor.pin_memory,
+    }
+    return {
+        "config": config,
+        "lockstep": rows,
+        "flops": flops,
+        "peak_flops_per_s": peaks,
+        "units": {
+            "object_frames_per_s": "object-frames/s",
+            "flops_per_s": "FLOP/s (target step only)",
+            "fraction_of_peak": "of the datasheet dense bf16 peak",
+            "flops": "FLOP per object (target step every frame, reference once per video)",
+        },
+    }
 
 
 def _run_info(args: argparse.Namespace) -> int:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -22,9 +24,10 @@ import torch.nn.functional as F
 from ..model import SAVOS
 from .aggregate import soft_aggregate
 from .prefetch import prefetch
-from .state import VideoState
+from .state import FrameInput, VideoState
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
+K = TypeVar("K")
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -59,6 +62,9 @@ class Predictor:
         precision: str = "bf16",
         prefetch_frames: int = 2,
         max_pixels: int | None = None,
+        channels_last: bool | None = None,
+        compile: bool = False,
+        pin_memory: bool | None = None,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
@@ -73,10 +79,22 @@ class Predictor:
         # Frames above this many pixels go through the network downscaled (all scales shrink alike); the
         # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
         self.max_pixels = max_pixels
+        on_cuda = self.device.type == "cuda"
+        # NHWC is what the GPU's tensor cores want for convolutions; on the CPU it gains nothing here.
+        self.channels_last = on_cuda if channels_last is None else channels_last
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
+        self.pin_memory = on_cuda if pin_memory is None else pin_memory
+        # The target step (encoder + decoder) compiled once; dynamic shapes: the batch grows with objects.
+        self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = (
+            torch.compile(self._target_logits, dynamic=True) if compile else self._target_logits
+        )
 
-    def init_state(self, frames: Iterable[np.ndarray]) -> VideoState:
+    def init_state(self, frames: Iterable[FrameInput]) -> VideoState:
         """A new video. ``frames`` are read lazily (and a few ahead) during :meth:`propagate`."""
-        return VideoState(frames=prefetch(frames, self.prefetch_frames))
+        source = _pinned(frames) if self.pin_memory else iter(frames)
+        return VideoState(frames=prefetch(source, self.prefetch_frames))
 
     def add_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask: np.ndarray) -> None:
         """Annotate ``obj_id`` at ``frame_idx`` with a boolean ``(H, W)`` mask (not yet propagated past)."""
@@ -102,15 +120,70 @@ class Predictor:
         """
         for frame in state.frames:
             frame_idx = state.next_frame_idx
-            probs = self._step(state, frame_idx, frame)
-            state.next_frame_idx += 1
+            (probs,) = self.step_many([(state, frame)])
             yield frame_idx, list(state.obj_ids), probs
-        if state.prompts:
-            late = sorted(state.prompts)
-            raise ValueError(f"annotations for frames {late} lie past the last frame ({state.next_frame_idx - 1})")
+        _check_no_late_prompts(state)
+
+    def propagate_many(
+        self, videos: Iterable[tuple[K, VideoState]], max_active: int = 8
+    ) -> Iterator[FrameResult[K] | VideoEnd[K]]:
+        """Advance up to ``max_active`` videos in lock-step: frame t of each active video in one network batch.
+
+        Each video is sequential (frame t needs frame t-1's probabilities) but videos are independent, so
+        batching across videos fills the accelerator where one video with one object cannot. ``videos`` is
+        read lazily: a new video joins as soon as one ends. Yields, per video in its frame order, a
+        :class:`FrameResult` per frame and then one :class:`VideoEnd` (with the error, if its frames or
+        annotations were bad: that video stops, the others go on). Results equal :meth:`propagate`'s up to
+        float summation order (batched convolutions).
+        """
+        if max_active < 1:
+            raise ValueError(f"max_active must be at least 1, got {max_active}")
+        waiting = iter(videos)
+        active: list[tuple[K, VideoState]] = []
+        while True:
+            while len(active) < max_active and (video := next(waiting, None)) is not None:
+                active.append(video)
+            if not active:
+                return
+            batch: list[tuple[K, VideoState, FrameInput]] = []
+            for key, state in list(active):
+                error: Exception | None
+                try:
+                    batch.append((key, state, next(state.frames)))
+                    continue
+                except StopIteration:
+                    error = _late_prompts_error(state)
+                except Exception as err:  # a bad frame ends its own video only
+                    error = err
+                active.remove((key, state))
+                yield VideoEnd(key, error)
+            if not batch:
+                continue
+            prepared: list[tuple[K, _Prepared]] = []
+            for key, state, frame in batch:
+                try:
+                    prepared.append((key, self._prepare(state, frame)))
+                except ValueError as err:  # wrong frame size, bad annotation: this video only
+                    active.remove((key, state))
+                    yield VideoEnd(key, err)
+            for (key, step), probs in zip(prepared, self._run([step for _, step in prepared]), strict=True):
+                yield FrameResult(key, step.frame_idx, list(step.state.obj_ids), probs)
+
+    def step_many(self, items: Sequence[tuple[VideoState, FrameInput]]) -> list[torch.Tensor]:
+        """One frame of each of several videos (each its next frame), in one network batch; their probs."""
+        return self._run([self._prepare(state, frame) for state, frame in items])
 
     @torch.inference_mode()
-    def _step(self, state: VideoState, frame_idx: int, frame: np.ndarray) -> torch.Tensor:
+    def _run(self, steps: list[_Prepared]) -> list[torch.Tensor]:
+        tracked = [s for s in steps if s.tracked]
+        for step, predicted in zip(tracked, self._predict_many(tracked), strict=True):
+            step.predicted = predicted
+        return [self._finish(step) for step in steps]
+
+    @torch.inference_mode()
+    def _prepare(self, state: VideoState, frame: FrameInput) -> _Prepared:
+        """Check the frame, take its annotations, add references for new objects: all but the network pass."""
+        frame_idx = state.next_frame_idx
         image = self._to_tensor(frame)
         size = (image.shape[-2], image.shape[-1])
         if state.size is None:
@@ -122,56 +195,81 @@ class Predictor:
         prompts = {
             oid: self._prompt_tensor(m, size, frame_idx, oid) for oid, m in state.prompts.pop(frame_idx, {}).items()
         }
-
         tracked = [i for i, oid in enumerate(state.obj_ids) if oid not in prompts]
-        predicted = self._predict(state, image, tracked) if tracked else None
+        step = _Prepared(state, frame_idx, image, prompts, tracked)
+        # The tracked objects' guidance is taken before new objects are appended (they have none yet).
+        if tracked:
+            assert state.guidance is not None
+            step.guidance = state.guidance.index_select(0, torch.as_tensor(tracked, device=self.device))
+            step.reference = {
+                scale: ref.index_select(0, torch.as_tensor(tracked, device=self.device))
+                for scale, ref in state.reference.items()
+            }
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
             state.obj_ids.extend(new_ids)
+        state.next_frame_idx += 1
+        return step
 
+    def _finish(self, step: _Prepared) -> torch.Tensor:
+        """Combine predictions and annotations by soft aggregation; the result is the next guidance."""
+        state, size = step.state, step.image.shape[-2:]
         fg = torch.zeros((len(state.obj_ids), *size), device=self.device)
-        if predicted is not None:
-            fg[tracked] = predicted
-        if prompts:
-            annotated = torch.stack(list(prompts.values()))
-            fg[tracked] *= 1 - annotated.amax(dim=0)
-            fg[[state.obj_idx(oid) for oid in prompts]] = annotated
+        if step.predicted is not None:
+            fg[step.tracked] = step.predicted
+        if step.prompts:
+            annotated = torch.stack(list(step.prompts.values()))
+            fg[step.tracked] *= 1 - annotated.amax(dim=0)
+            fg[[state.obj_idx(oid) for oid in step.prompts]] = annotated
         if not state.obj_ids:
             return fg
         probs = soft_aggregate(fg)[1:]
         state.guidance = probs.unsqueeze(1)
         return probs
 
-    def _predict(self, state: VideoState, image: torch.Tensor, slots: list[int]) -> torch.Tensor:
-        """Foreground probability ``(len(slots), H, W)`` of each object as if alone, averaged over scales."""
-        assert state.guidance is not None
-        index = torch.as_tensor(slots, device=self.device)
-        guidance = state.guidance.index_select(0, index)
-        size = image.shape[-2:]
-        total = torch.zeros((len(slots), *size), device=self.device)
-        for scale in self.scales:
-            net = scale * self._budget(image)
-            img, guide = _rescale(image, net), _rescale(guidance, net)
-            reference = state.reference[scale].index_select(0, index)
-            with self._autocast():
-                target = self.model.encode_target(img.expand(len(slots), -1, -1, -1), guide)
-                logits = self.model.decode(reference, target, (img.shape[-2], img.shape[-1]))
-            probs = torch.softmax(logits.float(), dim=1)[:, 1:]
-            probs = F.interpolate(probs, scale_factor=4, mode="bilinear", align_corners=False)
-            probs = probs[..., : img.shape[-2], : img.shape[-1]]
-            if probs.shape[-2:] != size:
-                probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
-            total += probs[:, 0]
-        return total / len(self.scales)
+    def _predict_many(self, steps: list[_Prepared]) -> list[torch.Tensor]:
+        """Foreground probability ``(len(tracked), H, W)`` of each step's objects as if alone, averaged over
+        scales. Steps whose frames have the same size share one network batch per scale."""
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, step in enumerate(steps):
+            by_size.setdefault((step.image.shape[-2], step.image.shape[-1]), []).append(i)
+        results: list[torch.Tensor | None] = [None] * len(steps)
+        for size, members in by_size.items():
+            group = [steps[i] for i in members]
+            counts = [len(s.tracked) for s in group]
+            total = torch.zeros((sum(counts), *size), device=self.device)
+            for scale in self.scales:
+                net = scale * self._budget(group[0].image)
+                img = torch.cat([_rescale(s.image, net).expand(len(s.tracked), -1, -1, -1) for s in group])
+                guide = _rescale(torch.cat([s.guidance for s in group if s.guidance is not None]), net)
+                reference = torch.cat([s.reference[scale] for s in group])
+                img, guide = self._layout(img), self._layout(guide)
+                with self._autocast():
+                    logits = self._network(reference, img, guide)
+                probs = torch.softmax(logits.float(), dim=1)[:, 1:]
+                probs = F.interpolate(probs, scale_factor=4, mode="bilinear", align_corners=False)
+                probs = probs[..., : img.shape[-2], : img.shape[-1]]
+                if probs.shape[-2:] != size:
+                    probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+                total += probs[:, 0]
+            total /= len(self.scales)
+            for i, part in zip(members, total.split(counts), strict=True):
+                results[i] = part
+        return [r for r in results if r is not None]
+
+    def _target_logits(self, reference: torch.Tensor, image: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
+        target = self.model.encode_target(image, guidance)
+        return self.model.decode(reference, target, (image.shape[-2], image.shape[-1]))
 
     def _add_references(self, state: VideoState, image: torch.Tensor, masks: torch.Tensor) -> None:
         """Run the reference branch once for new objects (``masks (K, H, W)``) at every scale."""
         for scale in self.scales:
             net = scale * self._budget(image)
             img, mask = _rescale(image, net), _rescale(masks.unsqueeze(1), net)
+            img, mask = self._layout(img.expand(len(masks), -1, -1, -1)), self._layout(mask)
             with self._autocast():
-                top = self.model.encode_reference(img.expand(len(masks), -1, -1, -1), mask)
+                top = self.model.encode_reference(img, mask)
             previous = state.reference.get(scale)
             state.reference[scale] = top if previous is None else torch.cat([previous, top])
 
@@ -182,7 +280,7 @@ class Predictor:
             return 1.0
         return math.sqrt(self.max_pixels / pixels)
 
-    def _to_tensor(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def _to_tensor(self, frame: FrameInput) -> torch.Tensor:
         """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` float in [0, 1] on the device."""
         if isinstance(frame, np.ndarray) and not frame.flags.writeable:
             frame = frame.copy()  # torch refuses to wrap read-only memory without a warning
@@ -191,6 +289,9 @@ class Predictor:
             raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got {tuple(pixels.shape)} {pixels.dtype}")
         pixels = pixels.to(self.device, non_blocking=True)
         return pixels.permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _prompt_tensor(self, mask: np.ndarray, size: tuple[int, int], frame_idx: int, obj_id: int) -> torch.Tensor:
         if mask.shape != size:
@@ -204,6 +305,63 @@ class Predictor:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+
+@dataclass(frozen=True)
+class FrameResult(Generic[K]):
+    """One frame of video ``key``: like :meth:`Predictor.propagate`'s ``(frame_idx, obj_ids, probs)``."""
+
+    key: K
+    frame_idx: int
+    obj_ids: list[int]
+    probs: torch.Tensor
+
+
+@dataclass(frozen=True)
+class VideoEnd(Generic[K]):
+    """Video ``key`` is done: after its last frame, or at ``error`` (its frames or annotations were bad)."""
+
+    key: K
+    error: Exception | None = None
+
+
+@dataclass
+class _Prepared:
+    """One video's frame between preparation and aggregation (the network pass is batched across videos)."""
+
+    state: VideoState
+    frame_idx: int
+    image: torch.Tensor
+    prompts: dict[int, torch.Tensor]
+    tracked: list[int]
+    guidance: torch.Tensor | None = None
+    reference: dict[float, torch.Tensor] = field(default_factory=dict)
+    predicted: torch.Tensor | None = None
+
+
+def _late_prompts_error(state: VideoState) -> ValueError | None:
+    if not state.prompts:
+        return None
+    late = sorted(state.prompts)
+    return ValueError(f"annotations for frames {late} lie past the last frame ({state.next_frame_idx - 1})")
+
+
+def _check_no_late_prompts(state: VideoState) -> None:
+    error = _late_prompts_error(state)
+    if error is not None:
+        raise error
+
+
+def _pinned(frames: Iterable[FrameInput]) -> Iterator[FrameInput]:
+    """Frames copied into page-locked host memory (anything not a plain RGB frame passes through, to fail
+    with the engine's own message)."""
+    for frame in frames:
+        if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
+            pinned = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
+            pinned.numpy()[...] = frame
+            yield pinned
+        else:
+            yield frame
 
 
 def _rescale(x: torch.Tensor, scale: float) -> torch.Tensor:

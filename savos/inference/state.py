@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+# A frame: (H, W, 3) uint8 RGB, as a numpy array or a torch tensor (pinned host memory, or already on the
+# device, e.g. decoded there).
+FrameInput = np.ndarray | torch.Tensor
+
 
 @dataclass
 class VideoState:
@@ -17,7 +21,7 @@ class VideoState:
     indexes the first dimension of ``reference`` and ``guidance``.
     """
 
-    frames: Iterator[np.ndarray]
+    frames: Iterator[FrameInput]
     """Remaining frames, ``(H, W, 3)`` uint8 RGB, consumed as propagation advances."""
     prompts: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
     """frame_idx -> obj_id -> ``(H, W)`` bool mask, for frames not reached yet."""

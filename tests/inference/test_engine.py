@@ -160,8 +160,10 @@ def test_multi_scale_averages_single_scale_runs(tiny_model: SAVOS) -> None:
         state = predictor.init_state(video.frames)
         predictor.add_mask(state, 0, 1, video.masks[0] == 1)
         next(predictor.propagate(state))
+        step = predictor._prepare(state, video.frames[1])
         with torch.inference_mode():
-            return predictor._predict(state, predictor._to_tensor(video.frames[1]), [0])
+            (raw,) = predictor._predict_many([step])
+        return raw
 
     separate = torch.stack([second_frame_raw((s,)) for s in (0.5, 1.0)]).mean(dim=0)
     torch.testing.assert_close(second_frame_raw((0.5, 1.0)), separate)
@@ -241,7 +243,7 @@ def test_annotation_wins_even_against_a_certain_prediction(tiny_model: SAVOS, mo
     h, w = 64, 96
     video = make_video(num_frames=3, height=h, width=w, num_objects=1, seed=12)
     predictor = Predictor(tiny_model, device="cpu")
-    monkeypatch.setattr(predictor, "_predict", lambda state, image, slots: torch.ones(len(slots), h, w))
+    monkeypatch.setattr(predictor, "_predict_many", lambda steps: [torch.ones(len(s.tracked), h, w) for s in steps])
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, square(h, w, 0, 0, 20))
     late = square(h, w, 30, 40, 20)

@@ -1,4 +1,4 @@
-"""``savos bench``: the propagation engine against the naive reference path, same weights, same inputs.
+"""The propagation engine against the naive reference path, same weights, same inputs.
 
 Measured as ratios within one run (never as absolute timing tests): object-frames per second of each path for
 each object count, and the largest difference between their probabilities (they compute the same function).
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data.synthetic import make_video
-from .inference import Predictor
-from .inference.naive import naive_propagate
-from .model import SAVOS
+from ..data.synthetic import make_video
+from ..inference import Predictor
+from ..inference.naive import naive_propagate
+from ..model import SAVOS
 
 TOLERANCE = 1e-4  # largest |engine - naive| probability allowed: float summation order differs, nothing else
 
@@ -71,14 +71,19 @@ def bench_engine(
         "engine_vs_naive": "ratio (naive seconds / engine seconds)",
         "max_abs_difference": "probability",
     }
-    results["machine"] = {
+    results["machine"] = machine()
+    return results
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
-    return results
 
 
 def format_results(results: dict[str, Any]) -> str:

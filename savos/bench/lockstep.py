@@ -1,0 +1,89 @@
+"""Object-frames/s of the engine advancing K videos in lock-step (:meth:`Predictor.propagate_many`).
+
+Each run labels ``2 K`` videos of staggered lengths, so videos end at different steps and new ones join while
+others are mid-way, as in the batch job. The label map of every frame is brought back to the host (what the
+job needs), so the figure includes the device-to-host traffic and the synchronisation it costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.synthetic import make_video
+from ..inference import FrameResult, Predictor, VideoState, probs_to_ids
+
+
+def _videos(
+    predictor: Predictor, frames: np.ndarray, first: dict[int, np.ndarray], count: int
+) -> Iterator[tuple[int, VideoState]]:
+    """``count`` videos over the same clip, lengths staggered by up to a quarter of it."""
+    step = max(1, len(frames) // 8)
+    for index in range(count):
+        state = predictor.init_state(list(frames[: len(frames) - (index % 3) * step]))
+        for obj_id, mask in first.items():
+            predictor.add_mask(state, 0, obj_id, mask)
+        yield index, state
+
+
+def _run(predictor: Predictor, frames: np.ndarray, first: dict[int, np.ndarray], k: int) -> tuple[float, int, int]:
+    """Seconds, object-frames predicted and videos for one lock-step pass over ``2 k`` videos."""
+    object_frames = 0
+    if predictor.device.type == "cuda":
+        torch.cuda.synchronize(predictor.device)
+    start = time.perf_counter()
+    for event in predictor.propagate_many(_videos(predictor, frames, first, 2 * k), max_active=k):
+        if isinstance(event, FrameResult):
+            probs_to_ids(event.obj_ids, event.probs)  # to the host, as the job does
+            object_frames += len(event.obj_ids) if event.frame_idx > 0 else 0
+        elif event.error is not None:
+            raise event.error
+    return time.perf_counter() - start, object_frames, 2 * k
+
+
+def bench_lockstep(
+    predictor: Predictor,
+    ks: Sequence[int],
+    objects: Sequence[int],
+    frames: int,
+    height: int,
+    width: int,
+    flops_per_object_frame: int | None = None,
+    peak_flops: float | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (objects per video, K): object-frames/s and, given the FLOPs, the FLOP/s reached."""
+    clip = make_video(frames, height, width, num_objects=max(objects), seed=11)
+    rows = []
+    for count in objects:
+        first = {i: clip.masks[0] == i for i in range(1, count + 1)}
+        for k in ks:
+            _run(predictor, clip.frames[:3], first, k)  # warm-up: kernels chosen, compiled, memory pooled
+            seconds, object_frames, videos = _run(predictor, clip.frames, first, k)
+            row: dict[str, Any] = {
+                "objects_per_video": count,
+                "k": k,
+                "videos": videos,
+                "object_frames": object_frames,
+                "seconds": seconds,
+                "object_frames_per_s": object_frames / seconds,
+            }
+            if flops_per_object_frame is not None:
+                row["flops_per_s"] = row["object_frames_per_s"] * flops_per_object_frame
+                if peak_flops:
+                    row["fraction_of_peak"] = row["flops_per_s"] / peak_flops
+            rows.append(row)
+    return rows
+
+
+def format_lockstep(rows: list[dict[str, Any]], title: str) -> str:
+    lines = [title, f"  {'objects':>7} {'K':>3} {'obj-frames/s':>13} {'TFLOP/s':>8} {'of peak':>8}"]
+    for row in rows:
+        tflops = f"{row['flops_per_s'] / 1e12:8.1f}" if "flops_per_s" in row else f"{'-':>8}"
+        peak = f"{row['fraction_of_peak']:8.1%}" if "fraction_of_peak" in row else f"{'-':>8}"
+        rate = row["object_frames_per_s"]
+        lines.append(f"  {row['objects_per_video']:>7} {row['k']:>3} {rate:>13.1f} {tflops} {peak}")
+    return "\n".join(lines)
