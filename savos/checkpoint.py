@@ -111,6 +111,29 @@ def load_checkpoint(
     return model, dict(payload.get("meta", {}))
 
 
+def average_checkpoints(
+    paths: list[str | os.PathLike[str]], weights: list[float] | None = None
+) -> tuple[SAVOS, dict[str, Any]]:
+    """The weighted average of checkpoints of one architecture (a "model soup": e.g. a model and its own
+    fine-tuned copy, which keeps some of what fine-tuning made it forget). Weights default to equal and must
+    sum to 1. Integer tensors (BatchNorm counters) come from the last checkpoint. Returns ``(model, meta)``."""
+    weights = weights or [1 / len(paths)] * len(paths)
+    if len(weights) != len(paths) or abs(sum(weights) - 1) > 1e-6 or min(weights) < 0:
+        raise ValueError(f"need one non-negative weight per checkpoint, summing to 1; got {weights}")
+    model, _ = load_checkpoint(paths[0])
+    states = [model.state_dict()] + [
+        load_checkpoint(p, expected_config=model.config)[0].state_dict() for p in paths[1:]
+    ]
+    averaged = {
+        key: sum(w * state[key] for w, state in zip(weights, states, strict=True))
+        if tensor.is_floating_point()
+        else states[-1][key]
+        for key, tensor in states[0].items()
+    }
+    model.load_state_dict(averaged)
+    return model, {"averaged_from": [str(p) for p in paths], "average_weights": weights}
+
+
 def load_default_model() -> tuple[SAVOS, dict[str, Any]]:
     """The project's default checkpoint, or, while none ships, an untrained model (said loudly)."""
     if DEFAULT_CHECKPOINT.is_file():

@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
 
     export = commands.add_parser("export-model", help="re-save a checkpoint for shipping (fp16, a new id)")
-    export.add_argument("checkpoint", type=Path, help="a SAVOS checkpoint, e.g. a run's model.pt")
+    export.add_argument(
+        "checkpoint", type=Path, nargs="+", help="a SAVOS checkpoint, e.g. a run's model.pt; several: their average"
+    )
+    export.add_argument("--weights", type=float, nargs="+", help="averaging weights (default: equal)")
     export.add_argument("--out", type=Path, required=True, help="where to write it")
     export.add_argument("--id", required=True, help="the checkpoint id that outputs will name")
     export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
@@ -103,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--device", default="auto", help="for --lockstep: auto, cpu, cuda (default: auto)")
     bench.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="for --lockstep, CUDA")
-    bench.add_argument("--compile", action="store_true", help="for --lockstep: torch.compile the target step")
-    bench.add_argument("--no-channels-last", action="store_true", help="for --lockstep: keep NCHW on CUDA")
+    bench.add_argument(
+        "--compile", action="store_true", help="for --lockstep: torch.compile the target step (experimental)"
+    )
+    bench.add_argument("--no-channels-last", action="store_true", help="for --lockstep: NCHW even for resnet50")
     bench.add_argument("--no-pin-memory", action="store_true", help="for --lockstep: pageable frame uploads")
     bench.add_argument("--decode", action="store_true", help="also JPEG decoding, CPU against GPU")
     bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
@@ -268,10 +273,14 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_export_model(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint import average_checkpoints, load_checkpoint, save_checkpoint
 
-    model, meta = load_checkpoint(args.checkpoint)
-    meta = {**meta, "checkpoint_id": args.id, "exported_from": str(args.checkpoint)}
+    if len(args.checkpoint) > 1:
+        model, meta = average_checkpoints(args.checkpoint, args.weights)
+    else:
+        model, meta = load_checkpoint(args.checkpoint[0])
+        meta["exported_from"] = str(args.checkpoint[0])
+    meta = {**meta, "checkpoint_id": args.id}
     save_checkpoint(args.out, model, meta=meta, half=not args.fp32)
     logger.info("wrote %s (%.1f MB)", args.out, args.out.stat().st_size / 1e6)
     return 0

@@ -94,3 +94,35 @@ def test_export_halves_and_renames(tmp_path: Path) -> None:
     assert (tmp_path / "ship.pt").stat().st_size < 0.6 * (tmp_path / "run.pt").stat().st_size
     for a, b in zip(model.state_dict().values(), shipped.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-3)
+
+
+def test_export_of_several_checkpoints_is_their_weighted_average(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from savos.cli import main
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(build_savos(TINY, backbone_weights="none"))
+        save_checkpoint(tmp_path / f"m{seed}.pt", models[-1], meta={"checkpoint_id": f"m{seed}"})
+    args = ["export-model", str(tmp_path / "m0.pt"), str(tmp_path / "m1.pt"), "--out", str(tmp_path / "soup.pt")]
+    assert main([*args, "--id", "soup", "--weights", "0.25", "0.75", "--fp32"]) == 0
+    soup, meta = load_checkpoint(tmp_path / "soup.pt")
+    assert meta["checkpoint_id"] == "soup"
+    assert meta["average_weights"] == [0.25, 0.75]
+    a, b = models[0].state_dict(), models[1].state_dict()
+    for key, tensor in soup.state_dict().items():
+        expected = 0.25 * a[key] + 0.75 * b[key] if tensor.is_floating_point() else b[key]
+        torch.testing.assert_close(tensor, expected)
+    assert not torch.equal(a["head.weight"], b["head.weight"])  # the average is not one of them
+
+    other = build_savos(
+        ModelConfig(backbone=TINY.backbone, decoder_channels=8, attention_reduction=4), backbone_weights="none"
+    )
+    save_checkpoint(tmp_path / "other.pt", other)
+    mixed = ["export-model", str(tmp_path / "m0.pt"), str(tmp_path / "other.pt"), "--out", "x.pt", "--id", "x"]
+    assert main(mixed) == 2
+    assert "other.pt: model config mismatch" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="summing to 1"):
+        main([*args, "--id", "bad", "--weights", "0.5", "0.6"])
