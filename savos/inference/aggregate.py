@@ -28,12 +28,18 @@ def soft_aggregate(probs: torch.Tensor, eps: float = EPS) -> torch.Tensor:
 def probs_to_ids(obj_ids: list[int], probs: torch.Tensor) -> np.ndarray:
     """Label map ``(H, W)`` int32 from aggregated object probabilities ``(M, H, W)`` (background is the rest).
 
-    Each pixel takes the most probable of background (id 0) and the objects.
+    Each pixel takes the most probable of background (id 0) and the objects. The ids are looked up where the
+    probabilities are (on the GPU, say), so only the int32 map crosses to the host.
     """
     if not obj_ids:
         return np.zeros(tuple(probs.shape[-2:]), dtype=np.int32)
     probs = probs.float()
-    background = (1 - probs.sum(dim=0, keepdim=True)).clamp_min(0)
-    winner = torch.cat([background, probs], dim=0).argmax(dim=0).cpu().numpy()
-    lookup = np.asarray([0, *obj_ids], dtype=np.int32)
-    return lookup[winner]
+    best = (1 - probs.sum(dim=0)).clamp_min(0)  # the background's probability
+    ids = torch.zeros(best.shape, dtype=torch.int32, device=probs.device)
+    # A running maximum, object by object (ties keep the earlier: background first): the same as an argmax
+    # over (background, objects), several times faster on the CPU than torch's strided argmax.
+    for obj_id, prob in zip(obj_ids, probs, strict=True):
+        better = prob > best
+        best = torch.where(better, prob, best)
+        ids.masked_fill_(better, obj_id)
+    return ids.cpu().numpy()

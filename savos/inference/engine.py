@@ -27,6 +27,7 @@ from .prefetch import prefetch
 from .state import FrameInput, VideoState
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
+CHANNELS_LAST_BACKBONES = {"resnet50"}
 K = TypeVar("K")
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -80,8 +81,11 @@ class Predictor:
         # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
         self.max_pixels = max_pixels
         on_cuda = self.device.type == "cuda"
-        # NHWC is what the GPU's tensor cores want for convolutions; on the CPU it gains nothing here.
-        self.channels_last = on_cuda if channels_last is None else channels_last
+        # NHWC is what the GPU's tensor cores want for dense convolutions, but the depthwise convolutions of
+        # efficientnet_lite0 ran 3.4x slower in it (H100, bf16, BENCHMARKS.md): by default only for resnet50.
+        if channels_last is None:
+            channels_last = on_cuda and model.config.backbone in CHANNELS_LAST_BACKBONES
+        self.channels_last = channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
@@ -198,13 +202,13 @@ class Predictor:
         tracked = [i for i, oid in enumerate(state.obj_ids) if oid not in prompts]
         step = _Prepared(state, frame_idx, image, prompts, tracked)
         # The tracked objects' guidance is taken before new objects are appended (they have none yet).
-        if tracked:
+        if tracked and len(tracked) == len(state.obj_ids):  # the usual frame: no copies, no index upload
+            step.guidance, step.reference = state.guidance, dict(state.reference)
+        elif tracked:
             assert state.guidance is not None
-            step.guidance = state.guidance.index_select(0, torch.as_tensor(tracked, device=self.device))
-            step.reference = {
-                scale: ref.index_select(0, torch.as_tensor(tracked, device=self.device))
-                for scale, ref in state.reference.items()
-            }
+            index = torch.as_tensor(tracked, device=self.device)
+            step.guidance = state.guidance.index_select(0, index)
+            step.reference = {scale: ref.index_select(0, index) for scale, ref in state.reference.items()}
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
@@ -215,9 +219,12 @@ class Predictor:
     def _finish(self, step: _Prepared) -> torch.Tensor:
         """Combine predictions and annotations by soft aggregation; the result is the next guidance."""
         state, size = step.state, step.image.shape[-2:]
-        fg = torch.zeros((len(state.obj_ids), *size), device=self.device)
-        if step.predicted is not None:
-            fg[step.tracked] = step.predicted
+        if step.predicted is not None and len(step.tracked) == len(state.obj_ids):
+            fg = step.predicted
+        else:
+            fg = torch.zeros((len(state.obj_ids), *size), device=self.device)
+            if step.predicted is not None:
+                fg[step.tracked] = step.predicted
         if step.prompts:
             annotated = torch.stack(list(step.prompts.values()))
             fg[step.tracked] *= 1 - annotated.amax(dim=0)

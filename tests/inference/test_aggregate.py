@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from savos.inference import probs_to_ids, soft_aggregate
@@ -37,3 +38,18 @@ def test_aggregated_probabilities_sum_to_one() -> None:
 def test_ids_take_the_most_probable_label_including_background() -> None:
     probs = torch.tensor([[[0.6, 0.1, 0.3]], [[0.3, 0.7, 0.3]]])  # objects 4 and 9; background 0.1, 0.2, 0.4
     assert probs_to_ids([4, 9], probs).tolist() == [[4, 9, 0]]
+
+
+def test_probs_to_ids_is_the_argmax_over_background_and_objects_ties_to_the_earlier() -> None:
+    torch.manual_seed(0)
+    probs = soft_aggregate(torch.rand(4, 30, 40))[1:]
+    probs[:, 0, 0] = torch.tensor([0.3, 0.3, 0.2, 0.2])  # a tie between ids 3 and 5 (background 0.0)
+    probs[:, 1, 0] = torch.tensor([0.25, 0.25, 0.25, 0.0])  # ties with the background (0.25)
+    obj_ids = [3, 5, 8, 13]
+    background = (1 - probs.sum(0, keepdim=True)).clamp_min(0)
+    reference = np.asarray([0, *obj_ids])[torch.cat([background, probs]).argmax(0).numpy()]
+    ids = probs_to_ids(obj_ids, probs)
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, reference)
+    assert ids[0, 0] == 3
+    assert ids[1, 0] == 0
