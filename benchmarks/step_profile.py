@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch.profiler import ProfilerActivity, profile
 
-from savos.bench.lockstep import _run
+from savos.bench.lockstep import run_videos
 from savos.data.synthetic import make_video
 from savos.inference import Predictor
 from savos.model import ModelConfig, build_savos
@@ -19,9 +19,9 @@ def main() -> None:
     predictor = Predictor(model, device="cuda", precision="bf16")
     clip = make_video(12, 480, 854, num_objects=1, seed=11)
     first = {1: clip.masks[0] == 1}
-    _run(predictor, clip.frames[:3], first, 16)  # warm-up
+    run_videos(predictor, clip.frames[:3], first, 16)  # warm-up
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        seconds, object_frames, _ = _run(predictor, clip.frames, first, 16)
+        seconds, object_frames, _ = run_videos(predictor, clip.frames, first, 16)
     print(f"profiled: {object_frames / seconds:.1f} object-frames/s")
     events = prof.key_averages()
     print(events.table(sort_by="self_cpu_time_total", row_limit=14, max_name_column_width=40))

@@ -359,10 +359,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from .bench.flops import datasheet_peak, measured_matmul_peak, step_flops
-    from .bench.lockstep import bench_lockstep, format_lockstep
+    from .bench.lockstep import format_lockstep, lockstep_report
     from .inference import Predictor
 
     predictor = Predictor(
@@ -373,51 +370,10 @@ def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
         compile=args.compile,
         pin_memory=False if args.no_pin_memory else None,
     )
-    height, width = args.size
-    flops = step_flops(predictor.model, height, width, predictor.device)
-    peaks: dict[str, float | None] = {"datasheet_bf16": None, "measured_bf16_matmul": None}
-    if predictor.device.type == "cuda":
-        peaks["datasheet_bf16"] = datasheet_peak(torch.cuda.get_device_name(predictor.device))
-        peaks["measured_bf16_matmul"] = measured_matmul_peak(predictor.device)
-    rows = bench_lockstep(
-        predictor,
-        args.lockstep,
-        args.objects,
-        args.frames,
-        height,
-        width,
-        flops_per_object_frame=flops["target_step"],
-        peak_flops=peaks["datasheet_bf16"],
-    )
-    on = predictor.device.type
-    title = (
-        f"lock-step, {args.backbone or 'default checkpoint'}, {width}x{height}, {args.frames} frames, {on}"
-        f" {predictor.dtype}, channels_last={predictor.channels_last}, compile={args.compile},"
-        f" {flops['target_step'] / 1e9:.1f} GFLOP per object-frame"
-    )
-    print(format_lockstep(rows, title))
-    config = {
-        "frames": args.frames,
-        "height": height,
-        "width": width,
-        "device": str(predictor.device),
-        "precision": str(predictor.dtype),
-        "channels_last": predictor.channels_last,
-        "compile": args.compile,
-        "pin_memory": predictor.pin_memory,
-    }
-    return {
-        "config": config,
-        "lockstep": rows,
-        "flops": flops,
-        "peak_flops_per_s": peaks,
-        "units": {
-            "object_frames_per_s": "object-frames/s",
-            "flops_per_s": "FLOP/s (target step only)",
-            "fraction_of_peak": "of the datasheet dense bf16 peak",
-            "flops": "FLOP per object (target step every frame, reference once per video)",
-        },
-    }
+    results = lockstep_report(predictor, args.lockstep, args.objects, args.frames, *args.size)
+    results["config"]["model"] = args.backbone or "default checkpoint"
+    print(format_lockstep(results))
+    return results
 
 
 def _run_info(args: argparse.Namespace) -> int:

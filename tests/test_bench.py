@@ -55,3 +55,21 @@ def test_bench_command_writes_json(tmp_path: Path) -> None:
     assert set(results["engine_vs_naive"]) == {"1", "2"}
     assert results["units"]["engine_vs_naive"].startswith("ratio")
     assert results["config"]["model"] == "efficientnet_lite0"
+
+
+def test_lockstep_report_has_a_row_per_object_count_and_k_with_flops(tiny_model: SAVOS) -> None:
+    from savos.bench.lockstep import format_lockstep, lockstep_report
+
+    results = lockstep_report(Predictor(tiny_model, device="cpu"), [1, 2], [1, 2], frames=3, height=32, width=48)
+    assert [(r["objects_per_video"], r["k"], r["videos"]) for r in results["lockstep"]] == [
+        (1, 1, 2),
+        (1, 2, 4),
+        (2, 1, 2),
+        (2, 2, 4),
+    ]
+    assert results["flops"]["target_step"] > results["flops"]["reference"] > 0
+    for row in results["lockstep"]:
+        assert row["object_frames"] > 0
+        assert np.isclose(row["flops_per_s"], row["object_frames_per_s"] * results["flops"]["target_step"])
+    assert results["peak_flops_per_s"]["datasheet_bf16"] is None  # a CPU has no datasheet peak here
+    assert "GFLOP per object-frame" in format_lockstep(results)

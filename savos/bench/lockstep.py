@@ -16,6 +16,14 @@ import torch
 
 from ..data.synthetic import make_video
 from ..inference import FrameResult, Predictor, VideoState, probs_to_ids
+from .flops import datasheet_peak, measured_matmul_peak, step_flops
+
+UNITS = {
+    "object_frames_per_s": "object-frames/s",
+    "flops_per_s": "FLOP/s (target step only)",
+    "fraction_of_peak": "of the datasheet dense bf16 peak",
+    "flops": "FLOP per object (target step every frame, reference once per video)",
+}
 
 
 def _videos(
@@ -30,7 +38,9 @@ def _videos(
         yield index, state
 
 
-def _run(predictor: Predictor, frames: np.ndarray, first: dict[int, np.ndarray], k: int) -> tuple[float, int, int]:
+def run_videos(
+    predictor: Predictor, frames: np.ndarray, first: dict[int, np.ndarray], k: int
+) -> tuple[float, int, int]:
     """Seconds, object-frames predicted and videos for one lock-step pass over ``2 k`` videos."""
     object_frames = 0
     if predictor.device.type == "cuda":
@@ -61,8 +71,8 @@ def bench_lockstep(
     for count in objects:
         first = {i: clip.masks[0] == i for i in range(1, count + 1)}
         for k in ks:
-            _run(predictor, clip.frames[:3], first, k)  # warm-up: kernels chosen, compiled, memory pooled
-            seconds, object_frames, videos = _run(predictor, clip.frames, first, k)
+            run_videos(predictor, clip.frames[:3], first, k)  # warm-up: kernels chosen, compiled, memory pooled
+            seconds, object_frames, videos = run_videos(predictor, clip.frames, first, k)
             row: dict[str, Any] = {
                 "objects_per_video": count,
                 "k": k,
@@ -79,9 +89,40 @@ def bench_lockstep(
     return rows
 
 
-def format_lockstep(rows: list[dict[str, Any]], title: str) -> str:
-    lines = [title, f"  {'objects':>7} {'K':>3} {'obj-frames/s':>13} {'TFLOP/s':>8} {'of peak':>8}"]
-    for row in rows:
+def lockstep_report(
+    predictor: Predictor, ks: Sequence[int], objects: Sequence[int], frames: int, height: int, width: int
+) -> dict[str, Any]:
+    """:func:`bench_lockstep` with the model's FLOPs, the device's peaks, the configuration and the units."""
+    flops = step_flops(predictor.model, height, width, predictor.device)
+    peaks: dict[str, float | None] = {"datasheet_bf16": None, "measured_bf16_matmul": None}
+    if predictor.device.type == "cuda":
+        peaks["datasheet_bf16"] = datasheet_peak(torch.cuda.get_device_name(predictor.device))
+        peaks["measured_bf16_matmul"] = measured_matmul_peak(predictor.device)
+    rows = bench_lockstep(
+        predictor, ks, objects, frames, height, width, flops["target_step"], peak_flops=peaks["datasheet_bf16"]
+    )
+    config = {
+        "frames": frames,
+        "height": height,
+        "width": width,
+        "device": str(predictor.device),
+        "precision": str(predictor.dtype),
+        "channels_last": predictor.channels_last,
+        "compile": predictor.compiled,
+        "pin_memory": predictor.pin_memory,
+    }
+    return {"config": config, "lockstep": rows, "flops": flops, "peak_flops_per_s": peaks, "units": UNITS}
+
+
+def format_lockstep(results: dict[str, Any]) -> str:
+    config = results["config"]
+    lines = [
+        f"lock-step, {config.get('model', '?')}, {config['width']}x{config['height']}, {config['frames']} frames,"
+        f" {config['device']} {config['precision']}, channels_last={config['channels_last']},"
+        f" compile={config['compile']}, {results['flops']['target_step'] / 1e9:.1f} GFLOP per object-frame",
+        f"  {'objects':>7} {'K':>3} {'obj-frames/s':>13} {'TFLOP/s':>8} {'of peak':>8}",
+    ]
+    for row in results["lockstep"]:
         tflops = f"{row['flops_per_s'] / 1e12:8.1f}" if "flops_per_s" in row else f"{'-':>8}"
         peak = f"{row['fraction_of_peak']:8.1%}" if "fraction_of_peak" in row else f"{'-':>8}"
         rate = row["object_frames_per_s"]

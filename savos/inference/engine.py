@@ -91,6 +91,7 @@ class Predictor:
         # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
         self.pin_memory = on_cuda if pin_memory is None else pin_memory
         # The target step (encoder + decoder) compiled once; dynamic shapes: the batch grows with objects.
+        self.compiled = compile
         self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = (
             torch.compile(self._target_logits, dynamic=True) if compile else self._target_logits
         )
@@ -159,7 +160,7 @@ class Predictor:
                     error = _late_prompts_error(state)
                 except Exception as err:  # a bad frame ends its own video only
                     error = err
-                active.remove((key, state))
+                active = [video for video in active if video[1] is not state]  # by identity: keys may repeat
                 yield VideoEnd(key, error)
             if not batch:
                 continue
@@ -168,7 +169,7 @@ class Predictor:
                 try:
                     prepared.append((key, self._prepare(state, frame)))
                 except ValueError as err:  # wrong frame size, bad annotation: this video only
-                    active.remove((key, state))
+                    active = [video for video in active if video[1] is not state]
                     yield VideoEnd(key, err)
             for (key, step), probs in zip(prepared, self._run([step for _, step in prepared]), strict=True):
                 yield FrameResult(key, step.frame_idx, list(step.state.obj_ids), probs)

@@ -156,3 +156,12 @@ def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> 
         assert len(got) == len(expected[name])
         for g, (_, _, p) in zip(got, expected[name], strict=True):
             np.testing.assert_allclose(g.numpy(), p.numpy(), atol=0.05)
+
+
+def test_videos_may_share_a_key(tiny_model: SAVOS) -> None:
+    """Keys are the caller's labels, not identities: two videos under one key both run to their end."""
+    predictor = Predictor(tiny_model, device="cpu")
+    videos = [("same", started(predictor, make(name), VIDEOS[name][4])) for name in ("a", "b")]
+    events = list(predictor.propagate_many(videos, max_active=2))
+    assert sum(isinstance(e, FrameResult) for e in events) == VIDEOS["a"][0] + VIDEOS["b"][0]
+    assert [e for e in events if isinstance(e, VideoEnd)] == [VideoEnd("same"), VideoEnd("same")]
