@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from savos.precision import PRECISION_CHOICES, PRECISION_HELP
+
 from .corpus import LAYOUTS
 
 
@@ -23,7 +25,8 @@ class JobConfig:
     gpus_per_actor: float = 1.0  # used only where the cluster has GPUs; fractions pack actors on one GPU
     cpus_per_actor: float = 1.0
     scales: tuple[float, ...] = (1.0,)
-    precision: str = "bf16"
+    precision: str = "auto"
+    lockstep: int = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU, where batching gains nothing)
     max_videos: int | None = None
     retry_failed: bool = False
     chunk_size: int = 1000  # videos per Ray dataset: bounds the driver's memory on huge corpora
@@ -54,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs per replica, fractions allowed (default: 1)")
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs per replica (default: 1)")
     parser.add_argument("--scales", type=float, nargs="+", help="inference scales, e.g. 0.5 0.75 1.0")
-    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], help="autocast on CUDA (default: bf16)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    parser.add_argument(
+        "--lockstep",
+        type=int,
+        help="videos each actor advances together, frame t of each in one batch (default: 8 with GPUs, 1 on CPUs)",
+    )
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
     parser.add_argument("--chunk-size", type=int, help="videos per Ray dataset (default: 1000)")

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .precision import PRECISION_CHOICES, PRECISION_HELP
+
 if TYPE_CHECKING:
     from .inference import Predictor
     from .model import SAVOS
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--masks-dir", type=Path, help="masks named after the frames they annotate")
     segment.add_argument("--out", type=Path, required=True, help="output folder for one palette PNG per frame")
     segment.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.5 0.75 1.0 (paper)")
-    segment.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="autocast on CUDA")
+    segment.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(segment)
     segment.set_defaults(run=_run_segment)
 
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--sequences", help="comma-separated sequence names (default: all)")
     predict.add_argument("--baseline", choices=["copy", "flow"], help="a baseline instead of the model")
     predict.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.5 0.75 1.0 (paper)")
-    predict.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="autocast on CUDA")
+    predict.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(predict)
     predict.set_defaults(run=_run_predict)
 
@@ -104,8 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--lockstep", type=int, nargs="+", metavar="K", help="instead: K videos in lock-step, for each K given"
     )
-    bench.add_argument("--device", default="auto", help="for --lockstep: auto, cpu, cuda (default: auto)")
-    bench.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="for --lockstep, CUDA")
+    bench.add_argument(
+        "--scaling", action="store_true", help="instead: object-frames/s against objects (1-8) and frame size"
+    )
+    bench.add_argument("--plot", type=Path, help="for --scaling: also draw it as a PNG here (needs matplotlib)")
+    bench.add_argument("--max-pixels", type=int, default=1920 * 1080, help="for --scaling: pixel budget per frame")
+    bench.add_argument("--device", default="auto", help="for --lockstep, --scaling: auto, cpu, cuda (default: auto)")
+    bench.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     bench.add_argument(
         "--compile", action="store_true", help="for --lockstep: torch.compile the target step (experimental)"
     )
@@ -338,8 +345,12 @@ def _run_bench(args: argparse.Namespace) -> int:
         model, _ = load_default_model()
     if args.lockstep:
         results = _bench_lockstep(model, args)
+    elif args.scaling:
+        results = _bench_scaling(model, args)
     else:
-        results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats)
+        results = bench_engine(
+            model, args.objects, args.frames, args.size[0], args.size[1], args.repeats, args.precision
+        )
         print(format_results(results))
     results["config"]["model"] = args.backbone or "default checkpoint"
     if args.decode:
@@ -374,6 +385,29 @@ def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     results["config"]["model"] = args.backbone or "default checkpoint"
     print(format_lockstep(results))
     return results
+
+
+def _bench_scaling(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
+    from .bench.scaling import format_scaling, plot_scaling, scaling_report
+    from .inference import Predictor
+
+    predictor = Predictor(model, device=args.device, precision=args.precision, max_pixels=args.max_pixels)
+    results = scaling_report(predictor, frames=args.frames)
+    results["config"]["model"] = args.backbone or "default checkpoint"
+    print(format_scaling(results))
+    if args.plot:
+        where = _device_name(predictor.device)
+        plot_scaling(results, args.plot, f"{results['config']['model']}, {where}, {results['config']['precision']}")
+        logger.info("wrote %s", args.plot)
+    return results
+
+
+def _device_name(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return f"{torch.cpu.get_capabilities().get('cpu_name', 'CPU')}, {torch.get_num_threads()} threads"
 
 
 def _run_info(args: argparse.Namespace) -> int:

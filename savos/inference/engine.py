@@ -22,12 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from ..model import SAVOS
+from ..precision import PRECISION_CHOICES
 from .aggregate import soft_aggregate
+from .cpu import native_bf16, retain_heap
 from .prefetch import prefetch
 from .state import FrameInput, VideoState
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
-CHANNELS_LAST_BACKBONES = {"resnet50"}
+CHANNELS_LAST_BACKBONES = {"resnet50"}  # on CUDA; on the CPU channels_last is faster for both backbones
 K = TypeVar("K")
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -60,7 +62,7 @@ class Predictor:
         *,
         device: str | torch.device = "auto",
         scales: Sequence[float] = (1.0,),
-        precision: str = "bf16",
+        precision: str = "auto",
         prefetch_frames: int = 2,
         max_pixels: int | None = None,
         channels_last: bool | None = None,
@@ -69,23 +71,24 @@ class Predictor:
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.scales = tuple(float(s) for s in scales)
-        # Autocast only on CUDA; CPU inference stays fp32.
-        self.dtype = PRECISIONS[precision] if self.device.type == "cuda" else torch.float32
+        self.dtype = compute_dtype(precision, self.device)
         self.prefetch_frames = prefetch_frames
         # Frames above this many pixels go through the network downscaled (all scales shrink alike); the
         # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
         self.max_pixels = max_pixels
         on_cuda = self.device.type == "cuda"
-        # NHWC is what the GPU's tensor cores want for dense convolutions, but the depthwise convolutions of
-        # efficientnet_lite0 ran 3.4x slower in it (H100, bf16, BENCHMARKS.md): by default only for resnet50.
+        # NHWC is what oneDNN and the GPU's tensor cores want for dense convolutions, but on an H100 the depthwise
+        # convolutions of efficientnet_lite0 ran 3.4x slower in it (BENCHMARKS.md): on CUDA only for resnet50.
         if channels_last is None:
-            channels_last = on_cuda and model.config.backbone in CHANNELS_LAST_BACKBONES
+            channels_last = not on_cuda or model.config.backbone in CHANNELS_LAST_BACKBONES
         self.channels_last = channels_last
+        if self.device.type == "cpu":
+            retain_heap()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
@@ -345,6 +348,15 @@ class _Prepared:
     guidance: torch.Tensor | None = None
     reference: dict[float, torch.Tensor] = field(default_factory=dict)
     predicted: torch.Tensor | None = None
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The autocast dtype: ``auto`` is bf16 on CUDA and on CPUs that multiply bf16 natively, else fp32."""
+    if precision != "auto":
+        return PRECISIONS[precision]
+    if device.type == "cuda" or (device.type == "cpu" and native_bf16()):
+        return torch.bfloat16
+    return torch.float32
 
 
 def _late_prompts_error(state: VideoState) -> ValueError | None:

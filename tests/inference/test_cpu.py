@@ -1,0 +1,70 @@
+"""CPU inference settings: bf16 only where the CPU multiplies it natively, and a heap that keeps its memory."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from savos.inference import Predictor
+from savos.inference import cpu as cpu_module
+from savos.inference.engine import compute_dtype
+from savos.model import SAVOS
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [
+        ({"avx512_bf16": True, "avx2": True}, True),
+        ({"amx_bf16": True}, True),
+        ({"avx512_bf16": False}, False),
+        ({}, False),
+    ],
+)
+def test_native_bf16_reads_the_cpu_capabilities(monkeypatch, capabilities: dict, expected: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert cpu_module.native_bf16() is expected
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_on_the_cpu_only_where_native(monkeypatch, tiny_model: SAVOS, native: bool) -> None:
+    monkeypatch.setattr("savos.inference.engine.native_bf16", lambda: native)
+    assert Predictor(tiny_model, device="cpu").dtype == (torch.bfloat16 if native else torch.float32)
+    assert Predictor(tiny_model, device="cpu", precision="fp32").dtype == torch.float32
+    assert compute_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert compute_dtype("fp16", torch.device("cuda")) == torch.float16
+
+
+def test_channels_last_is_the_cpu_default_for_every_backbone(tiny_model: SAVOS) -> None:
+    assert Predictor(tiny_model, device="cpu").channels_last
+    assert not Predictor(tiny_model, device="cpu", channels_last=False).channels_last
+
+
+FAULTS = """
+import resource, sys, torch
+from savos.inference.cpu import retain_heap
+if sys.argv[1] == "retain":
+    assert retain_heap()
+faults = []
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = torch.empty(64 << 20, dtype=torch.uint8)
+    block.fill_(1)
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults[-1])
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_a_retained_heap_reuses_large_blocks_without_page_faults() -> None:
+    def faults(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+        return int(run.stdout)
+
+    pages = (64 << 20) // 4096
+    assert faults("default") > pages // 2  # glibc maps a 64 MiB block afresh each time: every page faults
+    assert faults("retain") < pages // 100
