@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from savos.bench import TOLERANCE, bench_engine
+from savos.bench.engine import LABEL_AGREEMENT, _agreement
 from savos.cli import main
 from savos.data.synthetic import make_video
 from savos.inference import Predictor
+from savos.inference.cpu import native_bf16
 from savos.inference.naive import naive_propagate
 from savos.model import SAVOS
 
@@ -21,7 +23,7 @@ from savos.model import SAVOS
 def test_naive_path_equals_the_engine(tiny_model: SAVOS) -> None:
     video = make_video(5, num_objects=3, seed=3)
     first = {i: video.masks[0] == i for i in (1, 2, 3)}
-    predictor = Predictor(tiny_model, device="cpu")
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32")
     state = predictor.init_state(list(video.frames))
     for obj_id, mask in first.items():
         predictor.add_mask(state, 0, obj_id, mask)
@@ -38,12 +40,27 @@ def test_bench_reports_ratios_by_object_count(tiny_model: SAVOS) -> None:
     assert set(results["engine_vs_naive"]) == {"1", "4"}
     for row in results["rows"]:
         assert row["equal_within_tolerance"]
+        assert row["max_abs_difference_fp32"] <= TOLERANCE
+        assert row["label_agreement"] >= LABEL_AGREEMENT
+        assert row["confident_pixels"] > 0
         assert row["engine_object_frames_per_s"] > 0
+        assert row["engine_fp32_object_frames_per_s"] > 0
         assert row["naive_object_frames_per_s"] > 0
+    assert results["config"]["precision"] == ("torch.bfloat16" if native_bf16() else "torch.float32")
     assert np.isclose(
         results["engine_vs_naive"]["4"],
         results["rows"][1]["engine_object_frames_per_s"] / results["rows"][1]["naive_object_frames_per_s"],
     )
+
+
+def test_reduced_precision_check_counts_only_pixels_labelled_with_a_margin() -> None:
+    # One object, two pixels: the first is clearly the object (0.9), the second a near-tie (0.52 vs 0.48).
+    naive = [([1], torch.tensor([[[0.9, 0.52]]]))]
+    tie_tipped = [([1], torch.tensor([[[0.9, 0.47]]]))]
+    confident_flipped = [([1], torch.tensor([[[0.3, 0.52]]]))]
+    assert _agreement(naive, naive) == (1.0, 0.5)
+    assert _agreement(tie_tipped, naive) == (1.0, 0.5)
+    assert _agreement(confident_flipped, naive) == (0.0, 0.5)
 
 
 @pytest.mark.slow
@@ -73,3 +90,17 @@ def test_lockstep_report_has_a_row_per_object_count_and_k_with_flops(tiny_model:
         assert np.isclose(row["flops_per_s"], row["object_frames_per_s"] * results["flops"]["target_step"])
     assert results["peak_flops_per_s"]["datasheet_bf16"] is None  # a CPU has no datasheet peak here
     assert "GFLOP per object-frame" in format_lockstep(results)
+
+
+def test_scaling_report_sweeps_objects_and_sizes_and_draws_a_png(tiny_model: SAVOS, tmp_path: Path) -> None:
+    from savos.bench.scaling import plot_scaling, scaling_report
+
+    predictor = Predictor(tiny_model, device="cpu", max_pixels=48 * 64)
+    sizes = {"small": (32, 48), "large": (96, 128)}
+    results = scaling_report(predictor, frames=3, objects=(1, 2), resolutions=sizes, objects_at=(32, 48))
+    assert [row["objects"] for row in results["by_objects"]] == [1, 2]
+    assert [row["name"] for row in results["by_resolution"]] == ["small", "large"]
+    assert [row["network_pixels"] for row in results["by_resolution"]] == [32 * 48, 48 * 64]  # the budget caps
+    assert all(row["object_frames_per_s"] > 0 for row in results["by_objects"] + results["by_resolution"])
+    plot_scaling(results, tmp_path / "scaling.png", "tiny")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
