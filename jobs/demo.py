@@ -31,18 +31,23 @@ FRAMES, HEIGHT, WIDTH, GRAIN = 16, 240, 432, 16  # background and object texture
 
 
 def write_corpus(root: Path) -> dict[str, np.ndarray]:
-    """``root/JPEGImages/<video>/%05d.jpg`` and ``root/Annotations/<video>/00000.png``; returns the exact masks."""
-    truth = {}
-    for name, num_objects, seed in CORPUS:
-        video = make_video(FRAMES, HEIGHT, WIDTH, num_objects, seed, grain=GRAIN)
-        frames_dir, masks_dir = root / "JPEGImages" / name, root / "Annotations" / name
-        frames_dir.mkdir(parents=True, exist_ok=True)
-        masks_dir.mkdir(parents=True, exist_ok=True)
-        for t, frame in enumerate(video.frames):
-            Image.fromarray(frame).save(frames_dir / f"{t:05d}.jpg", quality=95)
-        write_palette_png(masks_dir / "00000.png", video.masks[0])
-        truth[name] = video.masks
-    return truth
+    """The demo's clips under ``root``; returns their exact masks."""
+    return {
+        name: write_clip(root, name, FRAMES, HEIGHT, WIDTH, num_objects, seed) for name, num_objects, seed in CORPUS
+    }
+
+
+def write_clip(root: Path, name: str, frames: int, height: int, width: int, objects: int, seed: int) -> np.ndarray:
+    """A synthetic clip as ``root/JPEGImages/<name>/%05d.jpg`` and ``root/Annotations/<name>/00000.png`` (the
+    first frame's mask only, as a corpus to pre-label has); returns the exact masks ``(T, H, W)``."""
+    video = make_video(frames, height, width, objects, seed, grain=GRAIN)
+    frames_dir, masks_dir = root / "JPEGImages" / name, root / "Annotations" / name
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(video.frames):
+        Image.fromarray(frame).save(frames_dir / f"{t:05d}.jpg", quality=95)
+    write_palette_png(masks_dir / "00000.png", video.masks[0])
+    return video.masks
 
 
 def run_demo(out: Path, num_actors: int = 2) -> dict[str, float]:

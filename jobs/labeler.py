@@ -1,4 +1,8 @@
-"""Label one video end to end: read it where it is stored, propagate, encode, write one Parquet object.
+"""Label videos end to end: read each where it is stored, propagate, encode, write one Parquet object per video.
+
+Several videos go through the network in lock-step (:meth:`~savos.inference.Predictor.propagate_many`), and a
+background thread turns their label maps into COCO RLE rows, writes the Parquet and uploads it, so that
+encoding and storage I/O overlap the network's work instead of following it.
 
 Output layout under the job's OUT (keys from :mod:`savos.io.schema`, ``<id>`` the video's safe key):
 
@@ -13,11 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import tempfile
+import threading
 import time
 import traceback
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +34,15 @@ import pyarrow.parquet as pq
 
 from savos.data.annotations import object_masks
 from savos.data.errors import InputError
-from savos.inference import Predictor, probs_to_ids
+from savos.data.frames import FrameSource
+from savos.inference import FrameResult, Predictor, VideoState
+from savos.inference.aggregate import labels_and_scores
 from savos.io.preview import contact_sheet
 from savos.io.schema import (
     SCHEMA,
     MaskRow,
     display_id,
-    encode_frame,
+    encode_labels,
     failure_key,
     masks_key,
     preview_key,
@@ -99,7 +108,7 @@ class VideoResult:
 
 
 class VideoLabeler:
-    """Holds a predictor; labels videos one at a time into ``output``."""
+    """Holds a predictor; labels videos into ``output``, up to ``max_active`` of them in lock-step."""
 
     def __init__(
         self,
@@ -108,9 +117,10 @@ class VideoLabeler:
         output: str,
         preview_every: int = 0,
         max_objects: int | None = None,
+        max_active: int = 1,
     ) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
-        self.preview_every, self.max_objects = preview_every, max_objects
+        self.preview_every, self.max_objects, self.max_active = preview_every, max_objects, max_active
         self.fs, _ = resolve(output)
 
     def wants_preview(self, video_id: str) -> bool:
@@ -118,40 +128,39 @@ class VideoLabeler:
         return self.preview_every > 0 and zlib.crc32(video_id.encode()) % self.preview_every == 0
 
     def label(self, task: VideoTask) -> VideoResult:
-        start = time.perf_counter()
-        try:
-            sheet = EvenSample() if self.wants_preview(task.video_id) else None
-            with tempfile.TemporaryDirectory(prefix="savos-video-") as staging:
-                parquet, frames, objects = self._propagate(task, Path(staging), sheet)
-                put_atomic_file(self.fs, str(parquet), mask_path(self.output, task.video_id))
-            self._clear_failure(task.video_id)
-            if sheet is not None:
-                self._write_preview(task, sheet.items)
-            return VideoResult(display_id(task.video_id), "done", frames, objects, time.perf_counter() - start)
-        except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
-            video_id = display_id(task.video_id)
-            logger.warning("video %s failed: %s: %s", video_id, type(err).__name__, err)
-            record = {
-                "video_id": video_id,
-                "task": {k: display_id(v) for k, v in task.to_row().items()},
-                "error_type": type(err).__name__,
-                "error": display_id(str(err)),
-                "traceback": display_id(traceback.format_exc()),
-                "model": self.model_id,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            error = display_id(f"{type(err).__name__}: {err}")
-            try:
-                put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
-            except Exception as write_err:  # storage is down past the retry budget: the driver reports it
-                logger.error("video %s: cannot record its failure either (%s)", video_id, write_err)
-                return VideoResult(video_id, "unrecorded", 0, 0, time.perf_counter() - start, error)
-            return VideoResult(video_id, "failed", 0, 0, time.perf_counter() - start, error)
+        (result,) = self.label_many([task])
+        return result
 
-    def _propagate(self, task: VideoTask, staging: Path, sheet: EvenSample | None) -> tuple[Path, int, int]:
-        """Label the video into ``staging/masks.parquet``, a row group every :data:`ROW_GROUP_FRAMES` frames, so
-        memory stays flat however long the video. Label maps of evenly spaced frames go into ``sheet``."""
-        frames = open_video(task, staging)
+    def label_many(self, tasks: Iterable[VideoTask]) -> Iterator[VideoResult]:
+        """Label ``tasks`` (read lazily); one result per task, in the order the videos finish.
+
+        A video that cannot be opened, whose frames or annotations are bad, or whose output cannot be written
+        gets a failure record; the others go on.
+        """
+        writer = _Writer(self)
+        try:
+            for event in self.predictor.propagate_many(self._opened(tasks, writer), self.max_active):
+                if isinstance(event, FrameResult):
+                    labels, scores = labels_and_scores(event.obj_ids, event.probs)
+                    writer.put(_Frame(event.key, event.frame_idx, event.obj_ids, labels, scores))
+                else:
+                    writer.put(_End(event.key, event.error))
+                yield from writer.finished(wait=False)
+        finally:
+            writer.put(None)  # no more work: the thread ends once the queue is done
+        yield from writer.finished(wait=True)
+
+    def _opened(self, tasks: Iterable[VideoTask], writer: _Writer) -> Iterator[tuple[_Video, VideoState]]:
+        for task in tasks:
+            video = _Video(task, time.perf_counter(), tempfile.TemporaryDirectory(prefix="savos-video-"))
+            try:
+                yield video, self._open(video)
+            except Exception as err:  # cannot be read: recorded, and the next video joins instead
+                writer.put(_End(video, err))
+
+    def _open(self, video: _Video) -> VideoState:
+        task, staging = video.task, Path(video.staging.name)
+        video.frames = frames = open_video(task, staging)
         annotations = load_annotations(task, frames, staging)
         objects = sorted({int(i) for ids in annotations.values() for i in np.unique(ids) if i})
         if self.max_objects is not None and len(objects) > self.max_objects:
@@ -160,26 +169,72 @@ class VideoLabeler:
         for frame_idx, ids in annotations.items():
             for obj_id, mask in object_masks(ids).items():
                 self.predictor.add_mask(state, frame_idx, obj_id, mask)
-        path = staging / "masks.parquet"
+        video.objects = len(objects)
+        video.sheet = EvenSample() if self.wants_preview(task.video_id) else None
+        return state
+
+    def encode(self, video: _Video, frame: _Frame) -> None:
+        """Append one frame's rows to the video's Parquet (staged locally), a row group every
+        :data:`ROW_GROUP_FRAMES` frames, so memory stays flat however long the video."""
+        assert video.frames is not None
+        if video.writer is None:
+            video.writer = pq.ParquetWriter(Path(video.staging.name) / "masks.parquet", SCHEMA, compression="zstd")
+        if video.sheet is not None:
+            video.sheet.offer(frame.frame_idx, frame.labels)
+        video_id, name = display_id(video.task.video_id), display_id(video.frames.frame_name(frame.frame_idx))
+        video.rows += encode_labels(
+            video_id, frame.frame_idx, name, frame.labels, frame.obj_ids, frame.scores.tolist(), self.model_id
+        )
+        video.count += 1
+        video.objects = max(video.objects, len(frame.obj_ids))
+        if video.count % ROW_GROUP_FRAMES == 0:
+            video.writer.write_table(to_table(video.rows))
+            video.rows = []
+
+    def finish(self, video: _Video, error: Exception | None) -> VideoResult:
+        """The video's Parquet goes up whole (or its failure record does); its staging folder goes."""
+        try:
+            if error is not None:
+                raise error
+            if video.writer is None:  # no frames: the (empty) table is still written
+                video.writer = pq.ParquetWriter(Path(video.staging.name) / "masks.parquet", SCHEMA, compression="zstd")
+            if video.rows or video.count == 0:
+                video.writer.write_table(to_table(video.rows))
+            video.writer.close()
+            path = Path(video.staging.name) / "masks.parquet"
+            put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id))
+            self._clear_failure(video.task.video_id)
+            if video.sheet is not None:
+                self._write_preview(video.task, video.sheet.items)
+            seconds = time.perf_counter() - video.start
+            return VideoResult(display_id(video.task.video_id), "done", video.count, video.objects, seconds)
+        except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
+            return self._failed(video, err)
+        finally:
+            if video.writer is not None:
+                video.writer.close()
+            video.staging.cleanup()
+
+    def _failed(self, video: _Video, err: BaseException) -> VideoResult:
+        task, seconds = video.task, time.perf_counter() - video.start
         video_id = display_id(task.video_id)
-        rows: list[MaskRow] = []
-        count = 0
-        with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
-            for frame_idx, obj_ids, probs in self.predictor.propagate(state):
-                labels = probs_to_ids(obj_ids, probs)
-                if sheet is not None:
-                    sheet.offer(frame_idx, labels)
-                name = display_id(frames.frame_name(frame_idx))
-                rows += encode_frame(
-                    video_id, frame_idx, name, labels, obj_ids, probs.float().cpu().numpy(), self.model_id
-                )
-                count += 1
-                if count % ROW_GROUP_FRAMES == 0:
-                    writer.write_table(to_table(rows))
-                    rows = []
-            if rows or count == 0:
-                writer.write_table(to_table(rows))
-        return path, count, len(state.obj_ids)
+        logger.warning("video %s failed: %s: %s", video_id, type(err).__name__, err)
+        record = {
+            "video_id": video_id,
+            "task": {k: display_id(v) for k, v in task.to_row().items()},
+            "error_type": type(err).__name__,
+            "error": display_id(str(err)),
+            "traceback": display_id("".join(traceback.format_exception(err))),
+            "model": self.model_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        error = display_id(f"{type(err).__name__}: {err}")
+        try:
+            put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
+        except Exception as write_err:  # storage is down past the retry budget: the driver reports it
+            logger.error("video %s: cannot record its failure either (%s)", video_id, write_err)
+            return VideoResult(video_id, "unrecorded", 0, 0, seconds, error)
+        return VideoResult(video_id, "failed", 0, 0, seconds, error)
 
     def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
         """Read the sampled frames again and write the contact sheet; a preview never fails its video."""
@@ -199,3 +254,73 @@ class VideoLabeler:
         path = failure_path(self.output, video_id)
         if exists(self.fs, path):
             with_retries(lambda: self.fs.rm(path), f"remove {path}")
+
+
+@dataclass(eq=False)
+class _Video:
+    """One video between opening and its result: what the encoder thread accumulates for it."""
+
+    task: VideoTask
+    start: float
+    staging: tempfile.TemporaryDirectory[str]
+    frames: FrameSource | None = None
+    sheet: EvenSample | None = None
+    writer: pq.ParquetWriter | None = None
+    rows: list[MaskRow] = field(default_factory=list)
+    count: int = 0
+    objects: int = 0
+    error: Exception | None = None  # the first encoding error; the video's later frames are dropped
+
+
+@dataclass(frozen=True)
+class _Frame:
+    video: _Video
+    frame_idx: int
+    obj_ids: list[int]
+    labels: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class _End:
+    video: _Video
+    error: Exception | None
+
+
+QUEUE_FRAMES = 32  # frames waiting for the encoder at most: the network waits beyond (memory stays bounded)
+
+
+class _Writer:
+    """The encoder thread: RLE, Parquet row groups, uploads and previews, in the order the network hands
+    frames over, while the network computes the next ones."""
+
+    def __init__(self, labeler: VideoLabeler) -> None:
+        self.labeler = labeler
+        self.work: queue.Queue[_Frame | _End | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.results: queue.Queue[VideoResult] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="savos-encoder", daemon=True)
+        self.thread.start()
+
+    def put(self, item: _Frame | _End | None) -> None:
+        self.work.put(item)
+
+    def finished(self, wait: bool) -> Iterator[VideoResult]:
+        """Results ready now; with ``wait``, all of them (after the last item was put)."""
+        if wait:
+            self.thread.join()
+        while True:
+            try:
+                yield self.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _run(self) -> None:
+        while (item := self.work.get()) is not None:
+            video = item.video
+            if isinstance(item, _End):
+                self.results.put(self.labeler.finish(video, video.error or item.error))
+            elif video.error is None:
+                try:
+                    self.labeler.encode(video, item)
+                except Exception as err:  # this video fails at its end; the others go on
+                    video.error = err

@@ -20,12 +20,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
+from savos.inference.cpu import HEAP_ENV
 from savos.io.schema import display_id
 
 from . import storage
@@ -33,6 +34,9 @@ from .config import JobConfig, parse_config
 from .corpus import VideoTask, discover
 from .labeler import VideoLabeler, failure_path, mask_path
 from .storage import join, put_atomic, read_bytes, resolve
+
+if TYPE_CHECKING:
+    from savos.inference import Predictor
 
 logger = logging.getLogger("jobs.prelabel")
 
@@ -44,13 +48,18 @@ class PrelabelActor:
     """A Ray Data actor: loads the model once, then labels the videos of each batch in turn."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        import torch
+        job = JobConfig(**config)
+        storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
+        predictor, model_id = self.make_predictor(job)
+        lockstep = lockstep_videos(job, predictor.device.type == "cuda")
+        self.labeler = VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects, lockstep)
+        self._counters = _metrics()
 
+    def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
+        """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""
         from savos.checkpoint import load_checkpoint, load_default_model
         from savos.inference import Predictor
 
-        job = JobConfig(**config)
-        storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
         if job.checkpoint is None:
             model, meta = load_default_model()
         else:
@@ -58,18 +67,14 @@ class PrelabelActor:
                 local = Path(tmp) / "model.pt"
                 local.write_bytes(read_bytes(job.checkpoint))
                 model, meta = load_checkpoint(local)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        scales = tuple(job.scales)
-        predictor = Predictor(model, device=device, scales=scales, precision=job.precision, max_pixels=job.max_pixels)
-        model_id = str(meta.get("checkpoint_id", "unknown"))
-        self.labeler = VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects)
-        self._counters = _metrics()
+        predictor = Predictor(
+            model, device="auto", scales=tuple(job.scales), precision=job.precision, max_pixels=job.max_pixels
+        )
+        return predictor, str(meta.get("checkpoint_id", "unknown"))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         results = []
-        for text in batch["task"]:
-            task = VideoTask.from_json(str(text))
-            result = self.labeler.label(task)
+        for result in self.labeler.label_many(VideoTask.from_json(str(text)) for text in batch["task"]):
             if self._counters:
                 frames, videos = self._counters
                 if result.frames:  # Counter.inc refuses 0
@@ -77,6 +82,16 @@ class PrelabelActor:
                 videos.inc(1, tags={"status": result.status})
             results.append(result.to_row())
         return {key: [r[key] for r in results] for key in results[0]} if results else {}
+
+
+def lockstep_videos(config: JobConfig, gpu: bool) -> int:
+    """How many videos an actor advances together: on a GPU, batching across videos is what fills it."""
+    if config.lockstep > 0:
+        return config.lockstep
+    return 8 if gpu else 1
+
+
+CALLS_PER_LOCKSTEP = 4  # an actor call takes this many lock-step widths of videos, so videos join as others end
 
 
 def _metrics() -> tuple[Any, Any] | None:
@@ -132,8 +147,10 @@ def check_output_outside_input(config: JobConfig) -> None:
         raise InputError(config.output, f"the output is inside the input {config.input}; pass --allow-output-in-input")
 
 
-def run(config: JobConfig) -> dict[str, Any]:
-    """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``)."""
+def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[str, Any]:
+    """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
+
+    ``actor`` is the Ray Data actor class (the benchmark passes one with a no-op model)."""
     import ray
 
     check_output_outside_input(config)
@@ -148,14 +165,20 @@ def run(config: JobConfig) -> dict[str, Any]:
     counts = {"done": 0, "failed": 0, "unrecorded": 0, "frames": 0}
     duplicates: list[str] = []
     tasks = pending_tasks(config, duplicates)
+    per_call = lockstep_videos(config, gpus) * CALLS_PER_LOCKSTEP
+    # CPU actors start with glibc told to keep freed memory (savos.inference.cpu): it must be set before the
+    # process starts, as Ray Data calls the actor from a thread of its own. Ray merges these with the job's.
+    cpu_only: dict[str, Any] = {} if gpus else {"runtime_env": {"env_vars": HEAP_ENV}}
     while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, config.chunk_size)]:
+        actors = min(config.num_actors, len(chunk))  # no idle replicas
         dataset = ray.data.from_items(chunk, override_num_blocks=len(chunk)).map_batches(
-            PrelabelActor,
+            actor,
             fn_constructor_kwargs={"config": config.to_dict()},
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=min(config.num_actors, len(chunk))),  # no idle replicas
+            batch_size=max(1, min(per_call, len(chunk) // actors)),  # small chunks still spread over every actor
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_gpus=config.gpus_per_actor if gpus else 0,
             num_cpus=config.cpus_per_actor,
+            **cpu_only,
         )
         last_log = time.perf_counter()
         for row in dataset.iter_rows():

@@ -43,3 +43,18 @@ def probs_to_ids(obj_ids: list[int], probs: torch.Tensor) -> np.ndarray:
         best = torch.where(better, prob, best)
         ids.masked_fill_(better, obj_id)
     return ids.cpu().numpy()
+
+
+def labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`probs_to_ids` and, per object, its mean probability over the pixels it was given (0 where it
+    has none): ``(labels (H, W) int32, scores (M,) float32)``. Computed where ``probs`` are; only the label map
+    and M scores cross to the host."""
+    labels = probs_to_ids(obj_ids, probs)
+    if not obj_ids:
+        return labels, np.zeros(0, dtype=np.float32)
+    on_device = torch.from_numpy(labels).to(probs.device)
+    ids = torch.as_tensor(obj_ids, dtype=torch.int32, device=probs.device)
+    given = on_device[None] == ids[:, None, None]  # (M, H, W)
+    area = given.sum(dim=(1, 2))
+    total = (probs.float() * given).sum(dim=(1, 2))
+    return labels, (total / area.clamp_min(1)).cpu().numpy().astype(np.float32)

@@ -74,17 +74,44 @@ def encode_frame(
 
     Every tracked object gets a row, empty or not, so "object absent in this frame" is explicit.
     """
+    scores = [
+        float(probs[m][labels == obj_id].mean()) if (labels == obj_id).any() else 0.0
+        for m, obj_id in enumerate(obj_ids)
+    ]
+    return encode_labels(video_id, frame_idx, frame_name, labels, obj_ids, scores, model)
+
+
+def encode_labels(
+    video_id: str,
+    frame_idx: int,
+    frame_name: str,
+    labels: np.ndarray,
+    obj_ids: Sequence[int],
+    scores: Sequence[float],
+    model: str,
+) -> list[MaskRow]:
+    """:func:`encode_frame` with each object's score (its mean probability over its mask) already computed,
+    for instance on the GPU by :func:`savos.inference.aggregate.labels_and_scores`."""
     height, width = labels.shape
     rows = []
-    for obj_idx, obj_id in enumerate(obj_ids):
+    for obj_id, score in zip(obj_ids, scores, strict=True):
         mask = labels == obj_id
         rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
         area = int(coco_mask.area(rle))
         bbox = tuple(float(v) for v in coco_mask.toBbox(rle))  # [0, 0, 0, 0] for an empty mask
-        score = float(probs[obj_idx][mask].mean()) if area else 0.0
         rows.append(
             MaskRow(
-                video_id, frame_idx, frame_name, int(obj_id), height, width, rle["counts"], area, bbox, score, model
+                video_id,
+                frame_idx,
+                frame_name,
+                int(obj_id),
+                height,
+                width,
+                rle["counts"],
+                area,
+                bbox,
+                float(score) if area else 0.0,
+                model,
             )
         )
     return rows

@@ -16,17 +16,16 @@ def install() -> None:
     video_id, marker = os.environ.get("SAVOS_CRASH_VIDEO"), os.environ.get("SAVOS_CRASH_MARKER")
     if not video_id or not marker:
         return
-    original = labeler.VideoLabeler._propagate
+    original = labeler.VideoLabeler.finish
 
-    def propagate_then_crash(self, task, *args):  # type: ignore[no-untyped-def]
-        result = original(self, task, *args)  # the whole video computed, nothing written yet
-        if task.video_id == video_id:
+    def crash_then_finish(self, video, error):  # type: ignore[no-untyped-def]
+        if video.task.video_id == video_id:  # the whole video computed and encoded, nothing uploaded yet
             try:
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL)
             except FileExistsError:
-                return result
+                return original(self, video, error)
             os.close(fd)
             os._exit(1)  # the actor process dies like an OOM kill would: no exception, no cleanup
-        return result
+        return original(self, video, error)
 
-    labeler.VideoLabeler._propagate = propagate_then_crash  # type: ignore[method-assign]
+    labeler.VideoLabeler.finish = crash_then_finish  # type: ignore[method-assign]

@@ -63,3 +63,44 @@ def test_a_broken_frame_is_a_failure_record_not_an_exception(corpus: Path, tmp_p
     assert record["error_type"] == "InputError"
     assert "Traceback" in record["traceback"]
     assert not Path(mask_path(out, "b")).exists()
+
+
+def test_videos_in_lockstep_write_what_one_at_a_time_writes(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    """Three videos, two at a time (the third joins when one ends), one of them broken: the two good ones get
+    the same rows as when labelled alone, the broken one a failure record, and every video a result."""
+    write_dataset(corpus, {"c": make_video(5, seed=3)}, every=1000)
+    broken = corpus / "JPEGImages" / "480p" / "c" / "00002.jpg"
+    broken.write_bytes(broken.read_bytes()[:200])
+    tasks = sorted(discover(str(corpus)), key=lambda t: t.video_id)
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32")
+    alone, together = str(tmp_path / "alone"), str(tmp_path / "together")
+    for task in tasks:
+        VideoLabeler(predictor, "tiny", alone).label(task)
+    results = list(VideoLabeler(predictor, "tiny", together, max_active=2).label_many(iter(tasks)))
+
+    assert sorted((r.video_id, r.status, r.frames) for r in results) == [
+        ("a", "done", 4),
+        ("b", "done", 3),
+        ("c", "failed", 0),
+    ]
+    assert str(broken) in json.loads(Path(failure_path(together, "c")).read_text())["error"]
+    for video_id in ("a", "b"):
+        expected = pq.read_table(mask_path(alone, video_id)).to_pylist()
+        got = pq.read_table(mask_path(together, video_id)).to_pylist()
+        assert [(r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in got] == [
+            (r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in expected
+        ]
+        assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+
+
+def test_a_video_that_cannot_be_opened_is_recorded_and_the_next_joins(
+    corpus: Path, tmp_path: Path, tiny_model: SAVOS
+) -> None:
+    tasks = sorted(discover(str(corpus)), key=lambda t: t.video_id)
+    for path in (corpus / "Annotations" / "480p" / "a").iterdir():
+        path.unlink()  # no first-frame mask
+    out = str(tmp_path / "out")
+    results = list(VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", out, max_active=1).label_many(tasks))
+    assert sorted((r.video_id, r.status) for r in results) == [("a", "failed"), ("b", "done")]
+    assert Path(failure_path(out, "a")).exists()
+    assert Path(mask_path(out, "b")).exists()
