@@ -70,6 +70,11 @@ class PrelabelActor:
         predictor = Predictor(
             model, device="auto", scales=tuple(job.scales), precision=job.precision, max_pixels=job.max_pixels
         )
+        if predictor.device.type == "cpu":
+            import torch
+
+            # As many compute threads as CPUs the actor was given (Ray's OMP_NUM_THREADS comes after torch starts).
+            torch.set_num_threads(max(1, int(job.cpus_per_actor)))
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:

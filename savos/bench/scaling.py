@@ -89,6 +89,7 @@ def plot_scaling(results: dict[str, Any], path: Path, title: str) -> None:
     size = f"{results['by_objects'][0]['width']}x{results['by_objects'][0]['height']}"
     left.set(xlabel=f"objects per video ({size})", ylabel="per second", xscale="log", xticks=objects)
     left.set_xticklabels([str(n) for n in objects])
+    left.minorticks_off()
     left.set_ylim(bottom=0)
     left.legend()
     names = [row["name"] for row in results["by_resolution"]]
