@@ -33,6 +33,11 @@ def probs_to_ids(obj_ids: list[int], probs: torch.Tensor) -> np.ndarray:
     """
     if not obj_ids:
         return np.zeros(tuple(probs.shape[-2:]), dtype=np.int32)
+    return _ids(obj_ids, probs).cpu().numpy()
+
+
+def _ids(obj_ids: list[int], probs: torch.Tensor) -> torch.Tensor:
+    """The label map where ``probs`` are, int32."""
     probs = probs.float()
     best = (1 - probs.sum(dim=0)).clamp_min(0)  # the background's probability
     ids = torch.zeros(best.shape, dtype=torch.int32, device=probs.device)
@@ -42,19 +47,18 @@ def probs_to_ids(obj_ids: list[int], probs: torch.Tensor) -> np.ndarray:
         better = prob > best
         best = torch.where(better, prob, best)
         ids.masked_fill_(better, obj_id)
-    return ids.cpu().numpy()
+    return ids
 
 
 def labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """:func:`probs_to_ids` and, per object, its mean probability over the pixels it was given (0 where it
     has none): ``(labels (H, W) int32, scores (M,) float32)``. Computed where ``probs`` are; only the label map
     and M scores cross to the host."""
-    labels = probs_to_ids(obj_ids, probs)
     if not obj_ids:
-        return labels, np.zeros(0, dtype=np.float32)
-    on_device = torch.from_numpy(labels).to(probs.device)
+        return probs_to_ids(obj_ids, probs), np.zeros(0, dtype=np.float32)
+    labels = _ids(obj_ids, probs)
     ids = torch.as_tensor(obj_ids, dtype=torch.int32, device=probs.device)
-    given = on_device[None] == ids[:, None, None]  # (M, H, W)
+    given = labels[None] == ids[:, None, None]  # (M, H, W)
     area = given.sum(dim=(1, 2))
     total = (probs.float() * given).sum(dim=(1, 2))
-    return labels, (total / area.clamp_min(1)).cpu().numpy().astype(np.float32)
+    return labels.cpu().numpy(), (total / area.clamp_min(1)).cpu().numpy().astype(np.float32)

@@ -53,3 +53,15 @@ def test_probs_to_ids_is_the_argmax_over_background_and_objects_ties_to_the_earl
     np.testing.assert_array_equal(ids, reference)
     assert ids[0, 0] == 3
     assert ids[1, 0] == 0
+
+
+def test_labels_and_scores_give_each_object_its_mean_probability_over_its_pixels() -> None:
+    from savos.inference.aggregate import labels_and_scores
+
+    # Object 4 wins pixels 0 and 1, object 9 pixel 2, object 7 none (background wins pixel 3).
+    probs = torch.tensor([[[0.9, 0.7, 0.1, 0.1]], [[0.05, 0.2, 0.8, 0.1]], [[0.0, 0.0, 0.0, 0.2]]])
+    labels, scores = labels_and_scores([4, 9, 7], probs)
+    np.testing.assert_array_equal(labels, probs_to_ids([4, 9, 7], probs))
+    assert labels.tolist() == [[4, 4, 9, 0]]
+    np.testing.assert_allclose(scores, [0.8, 0.8, 0.0], atol=1e-6)
+    assert labels_and_scores([], torch.zeros(0, 1, 4))[1].shape == (0,)
