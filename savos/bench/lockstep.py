@@ -69,7 +69,7 @@ def bench_lockstep(
     clip = make_video(frames, height, width, num_objects=max(objects), seed=11)
     rows = []
     for count in objects:
-        first = {i: clip.masks[0] == i for i in range(1, count + 1)}
+        first = clip.first_masks(count)
         for k in ks:
             run_videos(predictor, clip.frames[:3], first, k)  # warm-up: kernels chosen, compiled, memory pooled
             seconds, object_frames, videos = run_videos(predictor, clip.frames, first, k)

@@ -19,6 +19,14 @@ class SyntheticVideo:
     frames: np.ndarray
     masks: np.ndarray
 
+    def first_masks(self, count: int) -> dict[int, np.ndarray]:
+        """Objects ``1..count`` in frame 0, as ``{id: (H, W) bool}``; refused if one of them is hidden there."""
+        first = {i: self.masks[0] == i for i in range(1, count + 1)}
+        hidden = [i for i, mask in first.items() if not mask.any()]
+        if hidden:
+            raise RuntimeError(f"synthetic clip: objects {hidden} are hidden in frame 0; change the seed")
+        return first
+
 
 def _texture(rng: np.random.Generator, height: int, width: int, base: np.ndarray, grain: int) -> np.ndarray:
     """Smooth random texture around a base colour, with blobs about ``grain`` pixels wide."""

@@ -74,10 +74,8 @@ def encode_frame(
 
     Every tracked object gets a row, empty or not, so "object absent in this frame" is explicit.
     """
-    scores = [
-        float(probs[m][labels == obj_id].mean()) if (labels == obj_id).any() else 0.0
-        for m, obj_id in enumerate(obj_ids)
-    ]
+    masks = [labels == obj_id for obj_id in obj_ids]
+    scores = [float(probs[m][mask].mean()) if mask.any() else 0.0 for m, mask in enumerate(masks)]
     return encode_labels(video_id, frame_idx, frame_name, labels, obj_ids, scores, model)
 
 
