@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,15 +46,31 @@ EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a fa
 
 
 class PrelabelActor:
-    """A Ray Data actor: loads the model once, then labels the videos of each batch in turn."""
+    """A Ray Data actor: loads the model once, then labels the videos of each batch in turn.
+
+    All of its torch work (loading the model and every batch) runs on one thread of its own. Ray Data constructs
+    the actor on one thread and calls it from another; torch's CPU kernels then run OpenMP teams from both, and
+    libgomp, seeing more of its threads than CPUs, makes them sleep between parallel regions instead of spinning:
+    the job ran at 0.75x the engine's speed on a 2-core CPU for that alone (BENCHMARKS.md, "The job").
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         job = JobConfig(**config)
         storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
+        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="savos-compute")
+        self.labeler = self._compute.submit(self._make_labeler, job).result()
+        self._counters = _metrics()
+
+    def _make_labeler(self, job: JobConfig) -> VideoLabeler:
+        import torch
+
+        if not torch.cuda.is_available():
+            # As many compute threads as CPUs the actor was given, before the first kernel makes a team (Ray's
+            # OMP_NUM_THREADS comes after torch has started).
+            torch.set_num_threads(max(1, int(job.cpus_per_actor)))
         predictor, model_id = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
-        self.labeler = VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects, lockstep)
-        self._counters = _metrics()
+        return VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects, lockstep)
 
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""
@@ -70,16 +87,15 @@ class PrelabelActor:
         predictor = Predictor(
             model, device="auto", scales=tuple(job.scales), precision=job.precision, max_pixels=job.max_pixels
         )
-        if predictor.device.type == "cpu":
-            import torch
-
-            # As many compute threads as CPUs the actor was given (Ray's OMP_NUM_THREADS comes after torch starts).
-            torch.set_num_threads(max(1, int(job.cpus_per_actor)))
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+        tasks = [VideoTask.from_json(str(text)) for text in batch["task"]]
+        return self._compute.submit(self._label, tasks).result()
+
+    def _label(self, tasks: list[VideoTask]) -> dict[str, list[Any]]:
         results = []
-        for result in self.labeler.label_many(VideoTask.from_json(str(text)) for text in batch["task"]):
+        for result in self.labeler.label_many(tasks):
             if self._counters:
                 frames, videos = self._counters
                 if result.frames:  # Counter.inc refuses 0

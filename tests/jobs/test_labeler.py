@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
+from jobs.bench import CarryForward
+from jobs.config import JobConfig
 from jobs.corpus import discover
 from jobs.labeler import VideoLabeler, failure_path, mask_path
+from jobs.prelabel import PrelabelActor
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
 from savos.io.schema import decode_row
@@ -104,3 +110,31 @@ def test_a_video_that_cannot_be_opened_is_recorded_and_the_next_joins(
     assert sorted((r.video_id, r.status) for r in results) == [("a", "failed"), ("b", "done")]
     assert Path(failure_path(out, "a")).exists()
     assert Path(mask_path(out, "b")).exists()
+
+
+def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, tiny_model: SAVOS) -> None:
+    """Ray Data builds the actor on one thread and calls it from another; torch work from two threads makes
+    libgomp put its CPU threads to sleep between kernels (0.75x the speed), so the actor keeps one of its own."""
+    torch_threads: set[int] = set()
+
+    class Recorded(CarryForward):
+        def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
+            torch_threads.add(threading.get_ident())
+            return super()._predict_many(steps)
+
+    class Actor(PrelabelActor):
+        def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
+            torch_threads.add(threading.get_ident())
+            return Recorded(tiny_model, device="cpu"), "tiny"
+
+    corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, num_objects=2, seed=1)})
+    config = JobConfig(input=str(corpus), output=str(tmp_path / "out"))
+    actor = Actor(config.to_dict())
+    tasks = {"task": np.array([t.to_json() for t in discover(config.input, config.layout)])}
+    rows: dict[str, list[Any]] = {}
+    caller = threading.Thread(target=lambda: rows.update(actor(tasks)))
+    caller.start()
+    caller.join()
+    assert rows["status"] == ["done"]
+    assert len(torch_threads) == 1  # the constructor's and the calls' torch work share one thread...
+    assert torch_threads.isdisjoint({threading.get_ident(), caller.ident})  # ...which is neither caller's
