@@ -28,6 +28,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
 from savos.inference.cpu import HEAP_ENV
+from savos.inference.prefetch import prefetch
 from savos.io.schema import display_id
 
 from . import storage
@@ -190,7 +191,8 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     # CPU actors start with glibc told to keep freed memory (savos.inference.cpu): it must be set before the
     # process starts, as Ray Data calls the actor from a thread of its own. Ray merges these with the job's.
     cpu_only: dict[str, Any] = {} if gpus else {"runtime_env": {"env_vars": HEAP_ENV}}
-    while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, config.chunk_size)]:
+    # The next chunk is listed (and its outputs checked on storage) while this one runs, not between them.
+    for chunk in prefetch(_chunks(tasks, config.chunk_size), depth=1):
         actors = min(config.num_actors, len(chunk))  # no idle replicas
         dataset = ray.data.from_items(chunk, override_num_blocks=len(chunk)).map_batches(
             actor,
@@ -218,6 +220,11 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
         logger.error("cannot write the run summary to %s: %s", config.output, err)
     _log_progress(counts, start)
     return summary
+
+
+def _chunks(tasks: Iterator[VideoTask], size: int) -> Iterator[list[dict[str, str]]]:
+    while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, size)]:
+        yield chunk
 
 
 def remove_stale_temporaries(output: str) -> None:
