@@ -101,6 +101,8 @@ class VideoResult:
     frames: int
     objects: int
     seconds: float
+    started: float  # wall clock (epoch seconds) when the video was opened, and when its output was written
+    finished: float
     error: str = ""
 
     def to_row(self) -> dict[str, Any]:
@@ -207,7 +209,8 @@ class VideoLabeler:
             if video.sheet is not None:
                 self._write_preview(video.task, video.sheet.items)
             seconds = time.perf_counter() - video.start
-            return VideoResult(display_id(video.task.video_id), "done", video.count, video.objects, seconds)
+            video_id = display_id(video.task.video_id)
+            return VideoResult(video_id, "done", video.count, video.objects, seconds, video.started, time.time())
         except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
             return self._failed(video, err)
         finally:
@@ -233,8 +236,8 @@ class VideoLabeler:
             put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
         except Exception as write_err:  # storage is down past the retry budget: the driver reports it
             logger.error("video %s: cannot record its failure either (%s)", video_id, write_err)
-            return VideoResult(video_id, "unrecorded", 0, 0, seconds, error)
-        return VideoResult(video_id, "failed", 0, 0, seconds, error)
+            return VideoResult(video_id, "unrecorded", 0, 0, seconds, video.started, time.time(), error)
+        return VideoResult(video_id, "failed", 0, 0, seconds, video.started, time.time(), error)
 
     def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
         """Read the sampled frames again and write the contact sheet; a preview never fails its video."""
@@ -261,8 +264,9 @@ class _Video:
     """One video between opening and its result: what the encoder thread accumulates for it."""
 
     task: VideoTask
-    start: float
+    start: float  # perf_counter, for the video's seconds
     staging: tempfile.TemporaryDirectory[str]
+    started: float = field(default_factory=time.time)  # wall clock, comparable across the job's processes
     frames: FrameSource | None = None
     sheet: EvenSample | None = None
     writer: pq.ParquetWriter | None = None

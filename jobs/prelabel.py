@@ -183,13 +183,15 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     gpus = ray.cluster_resources().get("GPU", 0) > 0
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     logger.info("run %s: %s -> %s on %s", run_id, config.input, config.output, "GPUs" if gpus else "CPUs")
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     counts = {"done": 0, "failed": 0, "unrecorded": 0, "frames": 0}
+    span = _Span()
     duplicates: list[str] = []
     tasks = pending_tasks(config, duplicates)
     per_call = lockstep_videos(config, gpus) * CALLS_PER_LOCKSTEP
     # CPU actors start with glibc told to keep freed memory (savos.inference.cpu): it must be set before the
-    # process starts, as Ray Data calls the actor from a thread of its own. Ray merges these with the job's.
+    # process starts, as Ray's own threads have their allocator arenas before the actor's code runs. Ray merges
+    # these with the job's.
     cpu_only: dict[str, Any] = {} if gpus else {"runtime_env": {"env_vars": HEAP_ENV}}
     # The next chunk is listed (and its outputs checked on storage) while this one runs, not between them.
     for chunk in prefetch(_chunks(tasks, config.chunk_size), depth=1):
@@ -207,11 +209,13 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
         for row in dataset.iter_rows():
             counts[row["status"]] += 1
             counts["frames"] += int(row["frames"])
+            span.add(row["started"], row["finished"])
             if time.perf_counter() - last_log >= config.progress_every:
                 _log_progress(counts, start)
                 last_log = time.perf_counter()
     elapsed = time.perf_counter() - start
     summary = _summary(run_id, config, counts, elapsed)
+    summary.update(span.summary(started_at, counts["frames"]))
     summary["duplicate_ids_skipped"] = duplicates
     fs, root = resolve(config.output)
     try:
@@ -220,6 +224,27 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
         logger.error("cannot write the run summary to %s: %s", config.output, err)
     _log_progress(counts, start)
     return summary
+
+
+class _Span:
+    """From the first video opened to the last one finished (wall clock, from the actors' rows): the job's
+    labelling time, without the actors' start (how long that took is reported beside it)."""
+
+    def __init__(self) -> None:
+        self.first, self.last = float("inf"), float("-inf")
+
+    def add(self, started: float, finished: float) -> None:
+        self.first, self.last = min(self.first, started), max(self.last, finished)
+
+    def summary(self, run_started: float, frames: int) -> dict[str, float | None]:
+        if self.last <= self.first:
+            return {"seconds_to_first_video": None, "labelling_seconds": None, "labelling_frames_per_second": None}
+        seconds = self.last - self.first
+        return {
+            "seconds_to_first_video": round(self.first - run_started, 3),
+            "labelling_seconds": round(seconds, 3),
+            "labelling_frames_per_second": round(frames / seconds, 3),
+        }
 
 
 def _chunks(tasks: Iterator[VideoTask], size: int) -> Iterator[list[dict[str, str]]]:

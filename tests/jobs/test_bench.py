@@ -40,3 +40,14 @@ def test_the_no_op_job_runs_through_ray_and_reports_json(tmp_path: Path) -> None
     assert results["overhead"]["job"]["videos"] == 4
     assert results["overhead"]["job"]["frames"] == 16
     assert results["units"]["videos_per_s"] == "videos/s"
+
+
+@pytest.mark.ray
+def test_the_job_is_measured_against_the_engine_on_the_same_videos(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["--only", "throughput", "--videos", "4", "--frames", "3", "--size", "64", "96", "--json", str(out)]
+    assert main(args) == 0
+    measured = json.loads(out.read_text())["throughput"]
+    assert measured["engine_before"]["frames"] == measured["engine_after"]["frames"] == measured["job"]["frames"] == 12
+    assert 0 < measured["job"]["labelling_seconds"] < measured["job"]["seconds"]
+    assert measured["job_vs_engine"] == pytest.approx(measured["job"]["frames_per_s"] / measured["engine_frames_per_s"])

@@ -66,6 +66,10 @@ def test_local_corpus_broken_video_and_resume(
     (summary_path,) = (out / "_runs").iterdir()
     summary = json.loads(summary_path.read_text())
     assert (summary["videos_done"], summary["videos_failed"], summary["frames"]) == (2, 1, 7)
+    # Labelling time runs from the first video opened to the last written: inside the run, after its start.
+    assert 0 < summary["seconds_to_first_video"] < summary["seconds"]
+    assert 0 < summary["labelling_seconds"] <= summary["seconds"] - summary["seconds_to_first_video"] + 0.01
+    assert summary["labelling_frames_per_second"] == pytest.approx(7 / summary["labelling_seconds"], rel=1e-3)
 
     # A rerun writes nothing new; the failed video is left alone unless asked.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet")}
