@@ -12,6 +12,7 @@ Usage, in the style of SAM 2::
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import SAVOS
+from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
 from .aggregate import soft_aggregate
 from .cpu import native_bf16, retain_heap
@@ -54,6 +56,9 @@ class Predictor:
     An annotation at a frame wins on that frame: a new object joins with its mask, an existing object's
     probabilities (and so its next guidance) are reset to the mask, and the other objects are cleared
     under the annotated pixels. An object's reference is the frame and mask of its first annotation.
+
+    The predictor works on a copy of ``model`` with its batch norms folded into their convolutions
+    (:mod:`savos.model.fold`; ``fold_batch_norms=False`` uses the model as given, moved to the device).
     """
 
     def __init__(
@@ -68,12 +73,16 @@ class Predictor:
         channels_last: bool | None = None,
         compile: bool = False,
         pin_memory: bool | None = None,
+        fold_batch_norms: bool = True,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
         self.device = resolve_device(device)
+        if fold_batch_norms:  # on a copy: the caller's model may go on training
+            model = copy.deepcopy(model).eval()
+            _fold(model)
         self.model = model.to(self.device).eval()
         self.scales = tuple(float(s) for s in scales)
         self.dtype = compute_dtype(precision, self.device)

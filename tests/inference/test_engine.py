@@ -39,8 +39,8 @@ def square(height: int, width: int, top: int, left: int, side: int) -> np.ndarra
 
 def test_all_objects_of_a_frame_go_in_one_batch_and_references_are_computed_once(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=6, num_objects=3, seed=1)
-    log = CallLog(tiny_model)
     predictor = Predictor(tiny_model, device="cpu")
+    log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     for obj_id in (1, 2, 3):
         predictor.add_mask(state, 0, obj_id, video.masks[0] == obj_id)
@@ -52,8 +52,8 @@ def test_all_objects_of_a_frame_go_in_one_batch_and_references_are_computed_once
 
 def test_guidance_is_the_previous_frames_aggregated_probabilities(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=5, num_objects=2, seed=2)
-    log = CallLog(tiny_model)
     predictor = Predictor(tiny_model, device="cpu")
+    log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     for obj_id in (1, 2):
         predictor.add_mask(state, 0, obj_id, video.masks[0] == obj_id)
@@ -88,8 +88,8 @@ def test_objects_join_at_their_first_annotation_and_annotations_win_on_their_fra
 def test_an_annotation_resets_the_guidance_of_an_existing_object(tiny_model: SAVOS) -> None:
     h, w = 64, 96
     video = make_video(num_frames=4, height=h, width=w, num_objects=1, seed=4)
-    log = CallLog(tiny_model)
     predictor = Predictor(tiny_model, device="cpu")
+    log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, square(h, w, 0, 0, 30))
     reset = square(h, w, 30, 60, 20)
@@ -131,8 +131,8 @@ def test_memory_does_not_grow_with_video_length(tiny_model: SAVOS) -> None:
 
 def test_multi_scale_runs_every_paper_scale_and_returns_full_size(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=3, height=64, width=96, num_objects=1, seed=6)
-    log = CallLog(tiny_model)
     predictor = Predictor(tiny_model, device="cpu", scales=PAPER_SCALES)
+    log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, video.masks[0] == 1)
     shapes = [probs.shape for _, _, probs in predictor.propagate(state)]
@@ -143,8 +143,8 @@ def test_multi_scale_runs_every_paper_scale_and_returns_full_size(tiny_model: SA
 
 def test_frames_over_the_pixel_budget_run_downscaled_and_come_back_full_size(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=2, height=256, width=384, num_objects=1, seed=6)
-    log = CallLog(tiny_model)
     predictor = Predictor(tiny_model, device="cpu", scales=(0.5, 1.0), max_pixels=128 * 192)
+    log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, video.masks[0] == 1)
     shapes = [probs.shape for _, _, probs in predictor.propagate(state)]
@@ -251,3 +251,13 @@ def test_annotation_wins_even_against_a_certain_prediction(tiny_model: SAVOS, mo
     *_, (frame_idx, obj_ids, probs) = predictor.propagate(state)
     assert frame_idx == 2
     np.testing.assert_array_equal(probs_to_ids(obj_ids, probs) == 2, late)
+
+
+def test_the_predictor_folds_batch_norms_in_its_own_copy(tiny_model: SAVOS) -> None:
+    tiny_model.train()  # a model in training: the predictor must leave it as it is
+    predictor = Predictor(tiny_model, device="cpu")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in predictor.model.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in tiny_model.modules()) == 48
+    assert tiny_model.training
+    unfolded = Predictor(tiny_model, device="cpu", fold_batch_norms=False)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in unfolded.model.modules()) == 48

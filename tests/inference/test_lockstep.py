@@ -48,7 +48,7 @@ def one_at_a_time(model: SAVOS) -> dict[str, list[tuple[int, list[int], torch.Te
 def test_lockstep_equals_one_video_at_a_time_and_videos_join_as_others_end(tiny_model: SAVOS) -> None:
     expected = one_at_a_time(tiny_model)
     predictor = Predictor(tiny_model, device="cpu")
-    log = CallLog(tiny_model)
+    log = CallLog(predictor.model)
     pulled: list[str] = []
 
     def videos() -> Iterator[tuple[str, VideoState]]:
