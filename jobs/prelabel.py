@@ -52,7 +52,7 @@ class PrelabelActor:
     All of its torch work (loading the model and every batch) runs on one thread of its own. Ray Data constructs
     the actor on one thread and calls it from another; torch's CPU kernels then run OpenMP teams from both, and
     libgomp, seeing more of its threads than CPUs, makes them sleep between parallel regions instead of spinning:
-    the job ran at 0.75x the engine's speed on a 2-core CPU for that alone (BENCHMARKS.md, "The job").
+    the job ran at 0.75x the engine's speed on a 2-core CPU for that alone (BENCHMARKS.md, "The batch job").
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
