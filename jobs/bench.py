@@ -121,7 +121,11 @@ class NoOpActor(PrelabelActor):
 
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         model, _ = load_default_model()
-        return CarryForward(model, device="cpu", precision="fp32", max_pixels=job.max_pixels), "no-op"
+        # Its network never runs: no copy of the model with folded batch norms.
+        predictor = CarryForward(
+            model, device="cpu", precision="fp32", max_pixels=job.max_pixels, fold_batch_norms=False
+        )
+        return predictor, "no-op"
 
 
 class CarryForward(Predictor):
