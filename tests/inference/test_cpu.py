@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -43,28 +44,30 @@ def test_channels_last_is_the_cpu_default_for_every_backbone(tiny_model: SAVOS) 
     assert not Predictor(tiny_model, device="cpu", channels_last=False).channels_last
 
 
-FAULTS = """
-import resource, sys, torch
+KEPT = """
+import os, sys, torch
 from savos.inference.cpu import retain_heap
 if sys.argv[1] == "retain":
     assert retain_heap()
-faults = []
-for _ in range(3):
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    block = torch.empty(64 << 20, dtype=torch.uint8)
-    block.fill_(1)
-    del block
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(faults[-1])
+def resident_pages():
+    return int(open("/proc/self/statm").read().split()[1])
+before = resident_pages()
+block = torch.empty(64 << 20, dtype=torch.uint8)
+block.fill_(1)
+del block
+print(resident_pages() - before)
 """
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
-def test_a_retained_heap_reuses_large_blocks_without_page_faults() -> None:
-    def faults(mode: str) -> int:
-        run = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+def test_a_retained_heap_keeps_freed_large_blocks_resident() -> None:
+    """What spares the next step its page faults: freed memory stays mapped in the process. (Whether glibc then
+    hands the same pages to the next request depends on its bins; measured on the real step in BENCHMARKS.md.)"""
+
+    def kept_pages(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", KEPT, mode], capture_output=True, text=True, check=True)
         return int(run.stdout)
 
-    pages = (64 << 20) // 4096
-    assert faults("default") > pages // 2  # glibc maps a 64 MiB block afresh each time: every page faults
-    assert faults("retain") < pages // 100
+    pages = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
+    assert kept_pages("default") < pages // 10  # glibc maps a 64 MiB block apart and unmaps it when freed
+    assert kept_pages("retain") > pages * 9 // 10
