@@ -45,7 +45,7 @@ def test_channels_last_is_the_cpu_default_for_every_backbone(tiny_model: SAVOS) 
 
 
 KEPT = """
-import os, sys, torch
+import sys, torch
 from savos.inference.cpu import retain_heap
 if sys.argv[1] == "retain":
     assert retain_heap()
