@@ -29,7 +29,6 @@ class JobConfig:
     lockstep: int = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU, where batching gains nothing)
     max_videos: int | None = None
     retry_failed: bool = False
-    chunk_size: int = 1000  # videos per Ray dataset: bounds the driver's memory on huge corpora
     progress_every: float = 30.0  # seconds between progress log lines
     preview_every: int = 0  # a contact sheet for about one video in N (0: none)
     max_pixels: int = 1920 * 1080  # larger frames go through the model downscaled; masks keep the frame size
@@ -65,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
-    parser.add_argument("--chunk-size", type=int, help="videos per Ray dataset (default: 1000)")
     parser.add_argument("--max-pixels", type=int, help="model input pixel budget per frame (default: 1920x1080)")
     parser.add_argument("--max-objects", type=int, help="objects per video before it is refused (default: 64)")
     parser.add_argument(

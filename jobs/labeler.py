@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,8 @@ class EvenSample:
             self.items = {i: v for i, v in self.items.items() if i % self.step == 0}
 
 
+Reply = Callable[["VideoResult"], None]  # takes a video's result (called from the encoder thread)
+
 ROW_GROUP_FRAMES = 256  # frames per Parquet row group: the rows a labeler holds at once
 
 
@@ -139,26 +141,61 @@ class VideoLabeler:
         A video that cannot be opened, whose frames or annotations are bad, or whose output cannot be written
         gets a failure record; the others go on.
         """
+        results: queue.Queue[VideoResult] = queue.Queue()
         writer = _Writer(self)
         try:
-            for event in self.predictor.propagate_many(self._opened(tasks, writer), self.max_active):
+            for _ in self._propagate(((task, results.put) for task in tasks), writer):
+                yield from _ready(results)
+        finally:
+            writer.close()  # returns once every result is delivered
+        yield from _ready(results)
+
+    def serve(self, feed: TaskFeed) -> None:
+        """Label the feed's videos as they are handed in, until it is closed; each result goes to its task's
+        reply, from the encoder thread, as soon as the video's output is written.
+
+        One lock-step for the whole life of the labeler: a video joins as soon as one ends, whichever call of
+        the actor it came with, so the batch never drains between calls.
+        """
+        writer = _Writer(self)
+        try:
+            for _ in self._propagate(feed, writer):
+                pass
+        finally:
+            writer.close()
+
+    def _propagate(self, items: Iterable[tuple[VideoTask, Reply]] | TaskFeed, writer: _Writer) -> Iterator[None]:
+        """Open each video as it joins, run the lock-step, hand frames and ends to the encoder thread."""
+        in_progress: set[_Video] = set()  # in the network: a feed is only waited on when there is none
+
+        def opened() -> Iterator[tuple[_Video, VideoState] | None]:
+            source = items.stream(idle=lambda: not in_progress) if isinstance(items, TaskFeed) else items
+            for item in source:
+                if item is None:  # nothing handed in yet: the active videos go on
+                    yield None
+                    continue
+                task, reply = item
+                video = _Video(task, reply, time.perf_counter(), tempfile.TemporaryDirectory(prefix="savos-video-"))
+                try:
+                    state = self._open(video)
+                except Exception as err:  # cannot be read: recorded, and the next video joins instead
+                    writer.put(_End(video, err))
+                    continue
+                in_progress.add(video)
+                yield video, state
+
+        try:
+            for event in self.predictor.propagate_many(opened(), self.max_active):
                 if isinstance(event, FrameResult):
                     labels, scores = labels_and_scores(event.obj_ids, event.probs)
                     writer.put(_Frame(event.key, event.frame_idx, event.obj_ids, labels, scores))
                 else:
+                    in_progress.discard(event.key)
                     writer.put(_End(event.key, event.error))
-                yield from writer.finished(wait=False)
-        finally:
-            writer.put(None)  # no more work: the thread ends once the queue is done
-        yield from writer.finished(wait=True)
-
-    def _opened(self, tasks: Iterable[VideoTask], writer: _Writer) -> Iterator[tuple[_Video, VideoState]]:
-        for task in tasks:
-            video = _Video(task, time.perf_counter(), tempfile.TemporaryDirectory(prefix="savos-video-"))
-            try:
-                yield video, self._open(video)
-            except Exception as err:  # cannot be read: recorded, and the next video joins instead
-                writer.put(_End(video, err))
+                yield None
+        finally:  # stopped by an error that is no video's own, or by the caller: no result, nothing staged left
+            for video in in_progress:
+                writer.put(_Abandon(video))
 
     def _open(self, video: _Video) -> VideoState:
         task, staging = video.task, Path(video.staging.name)
@@ -264,6 +301,7 @@ class _Video:
     """One video between opening and its result: what the encoder thread accumulates for it."""
 
     task: VideoTask
+    reply: Reply  # where its result goes
     start: float  # perf_counter, for the video's seconds
     staging: tempfile.TemporaryDirectory[str]
     started: float = field(default_factory=time.time)  # wall clock, comparable across the job's processes
@@ -291,40 +329,81 @@ class _End:
     error: Exception | None
 
 
+@dataclass(frozen=True)
+class _Abandon:
+    video: _Video
+
+
 QUEUE_FRAMES = 32  # frames waiting for the encoder at most: the network waits beyond (memory stays bounded)
 
 
 class _Writer:
     """The encoder thread: RLE, Parquet row groups, uploads and previews, in the order the network hands
-    frames over, while the network computes the next ones."""
+    frames over, while the network computes the next ones; each video's result goes to its reply."""
 
     def __init__(self, labeler: VideoLabeler) -> None:
         self.labeler = labeler
-        self.work: queue.Queue[_Frame | _End | None] = queue.Queue(maxsize=QUEUE_FRAMES)
-        self.results: queue.Queue[VideoResult] = queue.Queue()
+        self.work: queue.Queue[_Frame | _End | _Abandon | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self.thread = threading.Thread(target=self._run, name="savos-encoder", daemon=True)
         self.thread.start()
 
-    def put(self, item: _Frame | _End | None) -> None:
+    def put(self, item: _Frame | _End | _Abandon) -> None:
         self.work.put(item)
 
-    def finished(self, wait: bool) -> Iterator[VideoResult]:
-        """Results ready now; with ``wait``, all of them (after the last item was put)."""
-        if wait:
-            self.thread.join()
-        while True:
-            try:
-                yield self.results.get_nowait()
-            except queue.Empty:
-                return
+    def close(self) -> None:
+        """No more work: returns once the queue is done and every result delivered."""
+        self.work.put(None)
+        self.thread.join()
 
     def _run(self) -> None:
         while (item := self.work.get()) is not None:
             video = item.video
             if isinstance(item, _End):
-                self.results.put(self.labeler.finish(video, video.error or item.error))
+                video.reply(self.labeler.finish(video, video.error or item.error))
+            elif isinstance(item, _Abandon):
+                if video.writer is not None:
+                    video.writer.close()
+                video.staging.cleanup()
             elif video.error is None:
                 try:
                     self.labeler.encode(video, item)
                 except Exception as err:  # this video fails at its end; the others go on
                     video.error = err
+
+
+class TaskFeed:
+    """Videos handed to a running :meth:`VideoLabeler.serve` over time (by an actor's calls), each with the
+    function its result goes to. Thread-safe."""
+
+    _CLOSED = object()
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+
+    def put(self, task: VideoTask, reply: Reply) -> None:
+        self._queue.put((task, reply))
+
+    def close(self) -> None:
+        """``serve`` returns once the videos handed in so far are done."""
+        self._queue.put(self._CLOSED)
+
+    def stream(self, idle: Callable[[], bool]) -> Iterator[tuple[VideoTask, Reply] | None]:
+        """The videos in the order handed in; ``None`` when there is none yet and ``idle()`` is false (videos
+        are running), so the network never waits for a call; when idle, waits for the next one."""
+        while True:
+            try:
+                item = self._queue.get(block=idle())
+            except queue.Empty:
+                yield None
+                continue
+            if item is self._CLOSED:
+                return
+            yield item
+
+
+def _ready(results: queue.Queue[VideoResult]) -> Iterator[VideoResult]:
+    while True:
+        try:
+            yield results.get_nowait()
+        except queue.Empty:
+            return

@@ -1,21 +1,23 @@
 """The batch pre-labeling job: ``python -m jobs.prelabel --input URI --output URI`` (or ``savos-prelabel``).
 
-The driver lists the corpus (streamed, in chunks), skips videos whose masks already exist (and, unless
-``--retry-failed``, those with a failure record), and hands each chunk to Ray Data: one row and one block per
-video, ``map_batches`` over a pool of :class:`PrelabelActor` (one SAVOS predictor each). Every video writes its
-own output; the driver only counts. Exit status: 0 when every video is labelled, 3 when some failed (their
+The driver lists the corpus (streamed), skips videos whose masks already exist (and, unless ``--retry-failed``,
+those with a failure record), and feeds the rest, a video per call, to one pool of :class:`PrelabelActor` (a
+SAVOS predictor each) that lives for the whole run (:mod:`jobs.pool`). Every video writes its own output; the
+driver only counts. Exit status: 0 when every video is labelled, 3 when some failed (their
 records are in ``OUT/failures/``), 4 when storage failed past the retry budget (those videos are left for a
 rerun), 2 on bad options or input.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,18 +25,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
 from savos.inference.cpu import HEAP_ENV
-from savos.inference.prefetch import prefetch
 from savos.io.schema import display_id
 
 from . import storage
 from .config import JobConfig, parse_config
 from .corpus import VideoTask, discover
-from .labeler import VideoLabeler, failure_path, mask_path
+from .labeler import TaskFeed, VideoLabeler, VideoResult, failure_path, mask_path
+from .pool import ActorPool
 from .storage import join, put_atomic, read_bytes, resolve
 
 if TYPE_CHECKING:
@@ -47,10 +48,15 @@ EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a fa
 
 
 class PrelabelActor:
-    """A Ray Data actor: loads the model once, then labels the videos of each batch in turn.
+    """A Ray actor: loads the model once, then labels the videos handed to it for the whole run.
 
-    All of its torch work (loading the model and every batch) runs on one thread of its own. Ray Data constructs
-    the actor on one thread and calls it from another; torch's CPU kernels then run OpenMP teams from both, and
+    Each call hands in one video and returns its result row once the video's output is written. The driver keeps
+    about two lock-step widths of calls in flight per actor, and the actor runs one lock-step for its whole life
+    (:meth:`~jobs.labeler.VideoLabeler.serve`): a video joins as soon as another ends, whichever call brought it,
+    so the batch never drains between calls and the accelerator never waits for the driver.
+
+    All of its torch work (loading the model, every frame) runs on one thread of its own. Ray constructs the
+    actor on one thread and runs calls on another; torch's CPU kernels would then run OpenMP teams from both, and
     libgomp, seeing more of its threads than CPUs, makes them sleep between parallel regions instead of spinning:
     the job ran at 0.75x the engine's speed on a 2-core CPU for that alone (BENCHMARKS.md, "The batch job").
     """
@@ -61,6 +67,11 @@ class PrelabelActor:
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="savos-compute")
         self.labeler = self._compute.submit(self._make_labeler, job).result()
         self._counters = _metrics()
+        self._feed = TaskFeed()
+        self._waiting: set[asyncio.Future[VideoResult]] = set()
+        self._lock = threading.Lock()
+        self._stopped: BaseException | None = None
+        self._compute.submit(self._serve)
 
     def _make_labeler(self, job: JobConfig) -> VideoLabeler:
         import torch
@@ -90,20 +101,60 @@ class PrelabelActor:
         )
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        tasks = [VideoTask.from_json(str(text)) for text in batch["task"]]
-        return self._compute.submit(self._label, tasks).result()
+    async def label(self, task: str) -> dict[str, Any]:
+        """Label one video (a :class:`VideoTask` as JSON); its result row, once its output is written."""
+        done: asyncio.Future[VideoResult] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            if self._stopped is not None:
+                raise RuntimeError("this actor's labeler has stopped") from self._stopped
+            self._waiting.add(done)
+        self._feed.put(VideoTask.from_json(task), lambda result: _settle(done, result))
+        try:
+            result = await done
+        finally:
+            with self._lock:
+                self._waiting.discard(done)
+        if self._counters:
+            frames, videos = self._counters
+            if result.frames:  # Counter.inc refuses 0
+                frames.inc(result.frames)
+            videos.inc(1, tags={"status": result.status})
+        return result.to_row()
 
-    def _label(self, tasks: list[VideoTask]) -> dict[str, list[Any]]:
-        results = []
-        for result in self.labeler.label_many(tasks):
-            if self._counters:
-                frames, videos = self._counters
-                if result.frames:  # Counter.inc refuses 0
-                    frames.inc(result.frames)
-                videos.inc(1, tags={"status": result.status})
-            results.append(result.to_row())
-        return {key: [r[key] for r in results] for key in results[0]} if results else {}
+    def _serve(self) -> None:
+        """The actor's lock-step, on the compute thread. It ends only on an error that is no video's own (a
+        broken device, say): every call waiting then fails with it, and so does every later call."""
+        try:
+            self.labeler.serve(self._feed)
+        except BaseException as err:
+            logger.exception("the labeler stopped")
+            stopped = err
+        else:
+            stopped = RuntimeError("the labeler's feed was closed")
+        with self._lock:
+            self._stopped = stopped
+            waiting, self._waiting = self._waiting, set()
+        for done in waiting:
+            _settle(done, stopped)
+
+    def close(self) -> None:
+        """Let the lock-step finish the videos handed in so far and stop (tests; Ray ends an actor by its process)."""
+        self._feed.close()
+        self._compute.shutdown(wait=True)
+
+
+def _settle(done: asyncio.Future[VideoResult], outcome: VideoResult | BaseException) -> None:
+    """Complete a call's future from another thread (the encoder's or the compute thread)."""
+
+    def settle() -> None:
+        if done.done():
+            return
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    done.get_loop().call_soon_threadsafe(settle)
 
 
 def lockstep_videos(config: JobConfig, gpu: bool) -> int:
@@ -111,9 +162,6 @@ def lockstep_videos(config: JobConfig, gpu: bool) -> int:
     if config.lockstep > 0:
         return config.lockstep
     return 8 if gpu else 1
-
-
-CALLS_PER_LOCKSTEP = 4  # an actor call takes this many lock-step widths of videos, so videos join as others end
 
 
 def _metrics() -> tuple[Any, Any] | None:
@@ -172,7 +220,7 @@ def check_output_outside_input(config: JobConfig) -> None:
 def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[str, Any]:
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
 
-    ``actor`` is the Ray Data actor class (the benchmark passes one with a no-op model)."""
+    ``actor`` is the labelling actor's class (the benchmark passes one with a no-op model)."""
     import ray
 
     check_output_outside_input(config)
@@ -188,31 +236,22 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     span = _Span()
     duplicates: list[str] = []
     tasks = pending_tasks(config, duplicates)
-    per_call = lockstep_videos(config, gpus) * CALLS_PER_LOCKSTEP
     # CPU actors start with glibc told to keep freed memory (savos.inference.cpu): it must be set before the
     # process starts, as Ray's own threads have their allocator arenas before the actor's code runs. Ray merges
     # these with the job's.
     cpu_only: dict[str, Any] = {} if gpus else {"runtime_env": {"env_vars": HEAP_ENV}}
-    # The next chunk is listed (and its outputs checked on storage) while this one runs, not between them.
-    for chunk in prefetch(_chunks(tasks, config.chunk_size), depth=1):
-        actors = min(config.num_actors, len(chunk))  # no idle replicas
-        dataset = ray.data.from_items(chunk, override_num_blocks=len(chunk)).map_batches(
-            actor,
-            fn_constructor_kwargs={"config": config.to_dict()},
-            batch_size=max(1, min(per_call, len(chunk) // actors)),  # small chunks still spread over every actor
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_gpus=config.gpus_per_actor if gpus else 0,
-            num_cpus=config.cpus_per_actor,
-            **cpu_only,
-        )
-        last_log = time.perf_counter()
-        for row in dataset.iter_rows():
-            counts[row["status"]] += 1
-            counts["frames"] += int(row["frames"])
-            span.add(row["started"], row["finished"])
-            if time.perf_counter() - last_log >= config.progress_every:
-                _log_progress(counts, start)
-                last_log = time.perf_counter()
+    options = {"num_gpus": config.gpus_per_actor if gpus else 0, "num_cpus": config.cpus_per_actor, **cpu_only}
+    # Two lock-step widths per actor: one in the network, one waiting to join as those end.
+    in_flight = 2 * lockstep_videos(config, gpus)
+    pool = ActorPool(actor, config.to_dict(), config.num_actors, in_flight, options)
+    last_log = time.perf_counter()
+    for row in pool.label(tasks):
+        counts[row["status"]] += 1
+        counts["frames"] += int(row["frames"])
+        span.add(row["started"], row["finished"])
+        if time.perf_counter() - last_log >= config.progress_every:
+            _log_progress(counts, start)
+            last_log = time.perf_counter()
     elapsed = time.perf_counter() - start
     summary = _summary(run_id, config, counts, elapsed)
     summary.update(span.summary(started_at, counts["frames"]))
@@ -245,11 +284,6 @@ class _Span:
             "labelling_seconds": round(seconds, 3),
             "labelling_frames_per_second": round(frames / seconds, 3),
         }
-
-
-def _chunks(tasks: Iterator[VideoTask], size: int) -> Iterator[list[dict[str, str]]]:
-    while chunk := [{"task": t.to_json()} for t in itertools.islice(tasks, size)]:
-        yield chunk
 
 
 def remove_stale_temporaries(output: str) -> None:

@@ -33,6 +33,7 @@ from .state import FrameInput, VideoState
 PAPER_SCALES = (0.5, 0.75, 1.0)
 CHANNELS_LAST_BACKBONES = {"resnet50"}  # on CUDA; on the CPU channels_last is faster for both backbones
 K = TypeVar("K")
+_EXHAUSTED = object()  # propagate_many's source has no more videos
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -142,13 +143,15 @@ class Predictor:
         _check_no_late_prompts(state)
 
     def propagate_many(
-        self, videos: Iterable[tuple[K, VideoState]], max_active: int = 8
+        self, videos: Iterable[tuple[K, VideoState] | None], max_active: int = 8
     ) -> Iterator[FrameResult[K] | VideoEnd[K]]:
         """Advance up to ``max_active`` videos in lock-step: frame t of each active video in one network batch.
 
         Each video is sequential (frame t needs frame t-1's probabilities) but videos are independent, so
         batching across videos fills the accelerator where one video with one object cannot. ``videos`` is
-        read lazily: a new video joins as soon as one ends. Yields, per video in its frame order, a
+        read lazily: a new video joins as soon as one ends. A source fed over time may yield ``None`` for "no
+        video ready yet": the active ones go on without it and the source is asked again at the next frame (with
+        no video active it should block rather than yield ``None``). Yields, per video in its frame order, a
         :class:`FrameResult` per frame and then one :class:`VideoEnd` (with the error, if its frames or
         annotations were bad: that video stops, the others go on). Results equal :meth:`propagate`'s up to
         float summation order (batched convolutions).
@@ -157,11 +160,20 @@ class Predictor:
             raise ValueError(f"max_active must be at least 1, got {max_active}")
         waiting = iter(videos)
         active: list[tuple[K, VideoState]] = []
+        exhausted = False
         while True:
-            while len(active) < max_active and (video := next(waiting, None)) is not None:
-                active.append(video)
+            while not exhausted and len(active) < max_active:
+                video = next(waiting, _EXHAUSTED)
+                if video is None:
+                    break
+                if video is _EXHAUSTED:
+                    exhausted = True
+                    break
+                active.append(video)  # type: ignore[arg-type]
             if not active:
-                return
+                if exhausted:
+                    return
+                continue
             batch: list[tuple[K, VideoState, FrameInput]] = []
             for key, state in list(active):
                 error: Exception | None

@@ -125,6 +125,33 @@ def test_a_bad_video_ends_alone_and_the_others_finish(tiny_model: SAVOS) -> None
         assert all(torch.allclose(g, p, atol=1e-5) for g, (_, _, p) in zip(got, expected[name], strict=True))
 
 
+def test_a_source_with_no_video_ready_yet_lets_the_active_ones_go_on(tiny_model: SAVOS) -> None:
+    """A source fed over time (an actor's calls) yields None while nothing new is handed in: the running video
+    goes on a frame, and the source is asked again; a video handed in later joins then."""
+    expected = one_at_a_time(tiny_model)
+    predictor = Predictor(tiny_model, device="cpu")
+    asked: list[int] = []  # frames of a produced when the source was asked
+
+    def source() -> Iterator[tuple[str, VideoState] | None]:
+        yield "a", started(predictor, make("a"), VIDEOS["a"][4])
+        for _ in range(3):
+            asked.append(sum(isinstance(e, FrameResult) for e in events))
+            yield None
+        yield "b", started(predictor, make("b"), VIDEOS["b"][4])
+
+    events: list[FrameResult[str] | VideoEnd[str]] = []
+    for event in predictor.propagate_many(source(), max_active=2):
+        events.append(event)
+    assert asked == [0, 1, 2]  # asked before each of a's first frames while a ran alone
+    frames = [(e.key, e.frame_idx) for e in events if isinstance(e, FrameResult)]
+    assert frames[:3] == [("a", 0), ("a", 1), ("a", 2)]
+    assert set(frames[3:5]) == {("a", 3), ("b", 0)}  # b, handed in then, joined a's very next step
+    for name in ("a", "b"):
+        got = [e.probs for e in events if isinstance(e, FrameResult) and e.key == name]
+        assert all(torch.allclose(g, p, atol=1e-5) for g, (_, _, p) in zip(got, expected[name], strict=True))
+        assert len(got) == len(expected[name])
+
+
 def test_max_active_must_be_positive(tiny_model: SAVOS) -> None:
     with pytest.raises(ValueError, match="max_active"):
         list(Predictor(tiny_model, device="cpu").propagate_many([], max_active=0))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import torch
 from jobs.bench import CarryForward
 from jobs.config import JobConfig
 from jobs.corpus import discover
-from jobs.labeler import VideoLabeler, failure_path, mask_path
+from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, failure_path, mask_path
 from jobs.prelabel import PrelabelActor
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
@@ -113,7 +115,7 @@ def test_a_video_that_cannot_be_opened_is_recorded_and_the_next_joins(
 
 
 def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, tiny_model: SAVOS) -> None:
-    """Ray Data builds the actor on one thread and calls it from another; torch work from two threads makes
+    """Ray builds the actor on one thread and runs its calls on another; torch work from two threads makes
     libgomp put its CPU threads to sleep between kernels (0.75x the speed), so the actor keeps one of its own."""
     torch_threads: set[int] = set()
 
@@ -130,11 +132,76 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, num_objects=2, seed=1)})
     config = JobConfig(input=str(corpus), output=str(tmp_path / "out"))
     actor = Actor(config.to_dict())
-    tasks = {"task": np.array([t.to_json() for t in discover(config.input, config.layout)])}
-    rows: dict[str, list[Any]] = {}
-    caller = threading.Thread(target=lambda: rows.update(actor(tasks)))
+    (task,) = discover(config.input, config.layout)
+    rows: list[dict[str, Any]] = []
+    caller = threading.Thread(target=lambda: rows.append(asyncio.run(actor.label(task.to_json()))))
     caller.start()
     caller.join()
-    assert rows["status"] == ["done"]
+    actor.close()
+    assert [row["status"] for row in rows] == ["done"]
     assert len(torch_threads) == 1  # the constructor's and the calls' torch work share one thread...
     assert torch_threads.isdisjoint({threading.get_ident(), caller.ident})  # ...which is neither caller's
+
+
+def test_a_video_handed_in_mid_run_joins_the_running_lockstep(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    """The actor's calls arrive while its lock-step runs: a video handed in then joins the next frame's batch
+    instead of waiting for the running ones to end; with nothing handed in, the running ones go on without
+    waiting for the feed; each result goes to its own reply."""
+    a, b = sorted(discover(str(corpus)), key=lambda t: t.video_id)  # 4 and 3 frames
+    feed = TaskFeed()
+    batches: list[list[int]] = []
+    results: dict[str, VideoResult] = {}
+
+    class Recorded(CarryForward):
+        def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
+            if not batches:  # b arrives while a's first frame (its annotated one) runs
+                feed.put(b, lambda result: results.update(b=result))
+            batches.append([step.frame_idx for step in steps])  # the tracked frames: annotated ones are not run
+            return super()._predict_many(steps)
+
+    def a_done(result: VideoResult) -> None:  # a ends after b, with the feed empty: nothing would close it
+        results.update(a=result)  # if the lock-step waited on the feed while a still ran
+        feed.close()
+
+    labeler = VideoLabeler(Recorded(tiny_model, device="cpu"), "tiny", str(tmp_path / "out"), max_active=2)
+    feed.put(a, a_done)
+    serving = threading.Thread(target=labeler.serve, args=(feed,), daemon=True)
+    serving.start()
+    serving.join(timeout=60)
+    assert not serving.is_alive(), "the lock-step waited for the feed while a video was running"
+    # b's annotated frame went with a's frame 1, its frames 1 and 2 beside a's 2 and 3: it joined at once
+    assert batches == [[], [1], [2, 1], [3, 2]]
+    assert {k: (r.video_id, r.status, r.frames) for k, r in results.items()} == {
+        "a": ("a", "done", 4),
+        "b": ("b", "done", 3),
+    }
+
+
+def test_an_error_that_is_no_videos_own_fails_the_actors_calls(
+    tmp_path: Path, tiny_model: SAVOS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken device (here: the network raising) ends the actor's lock-step: the waiting call and every later
+    call raise it, instead of waiting forever or passing for a video's failure."""
+
+    class Broken(CarryForward):
+        def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    class Actor(PrelabelActor):
+        def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
+            return Broken(tiny_model, device="cpu"), "tiny"
+
+    corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, num_objects=2, seed=1)})
+    config = JobConfig(input=str(corpus), output=str(tmp_path / "out"))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    actor = Actor(config.to_dict())
+    (task,) = discover(config.input, config.layout)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        asyncio.run(actor.label(task.to_json()))
+    with pytest.raises(RuntimeError, match="stopped") as later:
+        asyncio.run(actor.label(task.to_json()))
+    assert "illegal memory access" in str(later.value.__cause__)
+    actor.close()
+    assert not list(staging.iterdir()), "the abandoned video's staging is left"

@@ -49,8 +49,7 @@ def test_local_corpus_broken_video_and_resume(
     out = tmp_path / "out"
 
     with caplog.at_level(logging.INFO, logger="jobs.prelabel"):
-        # Two chunks (the second listed while the first runs), each its own Ray dataset.
-        assert main(_args(corpus, out, checkpoint, "--progress-every", "0", "--chunk-size", "2")) == EXIT_SOME_FAILED
+        assert main(_args(corpus, out, checkpoint, "--progress-every", "0")) == EXIT_SOME_FAILED
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("videos done")]
     assert len(progress) == 3 + 1  # one line per video at this interval, and the final one
     assert progress[-1].startswith("videos done 2, failed 1; 7 frames")

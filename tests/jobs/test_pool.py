@@ -1,0 +1,84 @@
+"""The driver's actor pool on a local Ray instance, with actors that only echo: every video once, a bounded
+number in flight per actor, as many actors as there is work for, a constructor's error raised."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.corpus import VideoTask
+from jobs.pool import ActorPool
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+class Echo:
+    """Records its start in ``args["log"]``; answers each video after a short wait, with the most calls it has
+    seen running at once."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        with open(args["log"], "a") as log:
+            log.write(f"{os.getpid()}\n")
+        self.running = self.most = 0
+
+    async def label(self, task: str) -> dict[str, Any]:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(0.02)
+        self.running -= 1
+        return {"video_id": VideoTask.from_json(task).video_id, "pid": os.getpid(), "most": self.most}
+
+
+class Refuses:
+    def __init__(self, args: dict[str, Any]) -> None:
+        raise FileNotFoundError("s3://models/missing.pt: no such checkpoint")
+
+    async def label(self, task: str) -> dict[str, Any]:
+        raise AssertionError("never called")
+
+
+def tasks(count: int) -> list[VideoTask]:
+    return [VideoTask(f"v{i:03d}", f"/corpus/v{i:03d}", f"/masks/v{i:03d}") for i in range(count)]
+
+
+def test_every_video_once_over_every_actor_with_at_most_in_flight_each(ray_local, tmp_path: Path) -> None:
+    log = tmp_path / "started"
+    pool = ActorPool(Echo, {"log": str(log)}, size=3, in_flight=2, options={"num_cpus": 1})
+    rows = list(pool.label(iter(tasks(40))))
+    assert sorted(row["video_id"] for row in rows) == [t.video_id for t in tasks(40)]
+    started = [int(pid) for pid in log.read_text().split()]
+    assert len(started) == 3  # the actors start once for the whole run...
+    assert {row["pid"] for row in rows} == set(started)  # ...and every one of them labels
+    assert max(row["most"] for row in rows) == 2  # the next video waits in the actor, never more
+
+
+def test_no_more_actors_than_videos_and_none_for_no_video(ray_local, tmp_path: Path) -> None:
+    log = tmp_path / "started"
+    pool = ActorPool(Echo, {"log": str(log)}, size=4, in_flight=2, options={"num_cpus": 1})
+    assert list(pool.label(iter([]))) == []
+    assert pool.actors_started == 0 and not log.exists()
+    assert sorted(row["video_id"] for row in pool.label(iter(tasks(2)))) == ["v000", "v001"]
+    assert pool.actors_started == 2  # (the first one up may take both videos before the other has started)
+
+
+def test_an_actor_that_cannot_start_stops_the_run_with_its_error(ray_local) -> None:
+    pool = ActorPool(Refuses, {}, size=2, in_flight=2, options={"num_cpus": 1})
+    with pytest.raises(Exception, match="no such checkpoint"):
+        list(pool.label(iter(tasks(5))))
+
+
+def test_a_pool_needs_an_actor_and_a_video_each() -> None:
+    with pytest.raises(ValueError, match="at least one actor"):
+        ActorPool(Echo, {}, size=0, in_flight=2, options={})
