@@ -164,25 +164,17 @@ class VideoLabeler:
         finally:
             writer.close()
 
-    def _propagate(self, items: Iterable[tuple[VideoTask, Reply]] | TaskFeed, writer: _Writer) -> Iterator[None]:
-        """Open each video as it joins, run the lock-step, hand frames and ends to the encoder thread."""
-        in_progress: set[_Video] = set()  # in the network: a feed is only waited on when there is none
+    def _propagate(self, items: Iterable[tuple[VideoTask, Reply]], writer: _Writer) -> Iterator[None]:
+        """Run the lock-step over the videos as the opener thread readies them; frames and ends go to the encoder
+        thread."""
+        in_progress: set[_Video] = set()  # in the network: the opener is only waited on when there is none
+        opener = _Opener(self, items, writer, ahead=self.max_active)
 
         def opened() -> Iterator[tuple[_Video, VideoState] | None]:
-            source = items.stream(idle=lambda: not in_progress) if isinstance(items, TaskFeed) else items
-            for item in source:
-                if item is None:  # nothing handed in yet: the active videos go on
-                    yield None
-                    continue
-                task, reply = item
-                video = _Video(task, reply, time.perf_counter(), tempfile.TemporaryDirectory(prefix="savos-video-"))
-                try:
-                    state = self._open(video)
-                except Exception as err:  # cannot be read: recorded, and the next video joins instead
-                    writer.put(_End(video, err))
-                    continue
-                in_progress.add(video)
-                yield video, state
+            while (item := opener.take(wait=not in_progress)) is not None or not opener.done:
+                if item is not None:  # None: nothing opened yet, the active videos go on
+                    in_progress.add(item[0])
+                yield item
 
         try:
             for event in self.predictor.propagate_many(opened(), self.max_active):
@@ -194,6 +186,7 @@ class VideoLabeler:
                     writer.put(_End(event.key, event.error))
                 yield None
         finally:  # stopped by an error that is no video's own, or by the caller: no result, nothing staged left
+            opener.stop()
             for video in in_progress:
                 writer.put(_Abandon(video))
 
@@ -373,7 +366,7 @@ class _Writer:
 
 class TaskFeed:
     """Videos handed to a running :meth:`VideoLabeler.serve` over time (by an actor's calls), each with the
-    function its result goes to. Thread-safe."""
+    function its result goes to. Thread-safe; iterating it waits for the next video until it is closed."""
 
     _CLOSED = object()
 
@@ -387,18 +380,91 @@ class TaskFeed:
         """``serve`` returns once the videos handed in so far are done."""
         self._queue.put(self._CLOSED)
 
-    def stream(self, idle: Callable[[], bool]) -> Iterator[tuple[VideoTask, Reply] | None]:
-        """The videos in the order handed in; ``None`` when there is none yet and ``idle()`` is false (videos
-        are running), so the network never waits for a call; when idle, waits for the next one."""
+    def __iter__(self) -> Iterator[tuple[VideoTask, Reply]]:
+        while (item := self._queue.get()) is not self._CLOSED:
+            yield item
+
+
+class _Opener:
+    """Opens videos ahead of the lock-step, on a thread of its own: listing a remote frame folder, downloading a
+    video file or its masks, reading the first frame and the annotations. That storage I/O then overlaps the
+    network's work instead of stalling every active video while a new one joins. At most ``ahead`` videos wait
+    opened; one that cannot be opened goes straight to the encoder thread as a failure."""
+
+    _DONE = object()
+
+    def __init__(
+        self, labeler: VideoLabeler, items: Iterable[tuple[VideoTask, Reply]], writer: _Writer, ahead: int
+    ) -> None:
+        self.labeler, self.items, self.writer = labeler, items, writer
+        self.opened: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self.stopping = threading.Event()
+        self.done = False  # the last video was taken
+        self.thread = threading.Thread(target=self._run, name="savos-opener", daemon=True)
+        self.thread.start()
+
+    def take(self, wait: bool) -> tuple[_Video, VideoState] | None:
+        """The next opened video; ``None`` if there is none yet (and not ``wait``) or none more (:attr:`done`)."""
+        try:
+            item = self.opened.get(block=wait)
+        except queue.Empty:
+            return None
+        if item is self._DONE:
+            self.done = True
+            return None
+        if isinstance(item, BaseException):  # the items themselves failed (not a video): the caller's error
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Stop opening; the videos opened that will not run now are closed and their staging removed."""
+        self.stopping.set()
         while True:
             try:
-                item = self._queue.get(block=idle())
+                item = self.opened.get_nowait()
             except queue.Empty:
-                yield None
-                continue
-            if item is self._CLOSED:
                 return
-            yield item
+            if isinstance(item, tuple):
+                _discard(*item)
+
+    def _run(self) -> None:
+        try:
+            for task, reply in self.items:
+                if self.stopping.is_set():
+                    return
+                video = _Video(task, reply, time.perf_counter(), tempfile.TemporaryDirectory(prefix="savos-video-"))
+                try:
+                    state = self.labeler._open(video)
+                except Exception as err:  # cannot be read: recorded, and the next video joins instead
+                    if self.stopping.is_set():
+                        video.staging.cleanup()
+                        return
+                    self.writer.put(_End(video, err))
+                    continue
+                if not self._put((video, state)):
+                    _discard(video, state)
+                    return
+        except BaseException as err:
+            self._put(err)
+            return
+        self._put(self._DONE)
+
+    def _put(self, item: object) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.opened.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _discard(video: _Video, state: VideoState) -> None:
+    """A video opened that never ran: its frame reader stops, its staging goes (the encoder has nothing of it)."""
+    close = getattr(state.frames, "close", None)
+    if close is not None:
+        close()
+    video.staging.cleanup()
 
 
 def _ready(results: queue.Queue[VideoResult]) -> Iterator[VideoResult]:

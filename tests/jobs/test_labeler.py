@@ -177,6 +177,31 @@ def test_a_video_handed_in_mid_run_joins_the_running_lockstep(corpus: Path, tmp_
     }
 
 
+def test_videos_are_opened_beside_the_network_not_in_its_way(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    """Opening a video (listing its folder, downloading a file or masks: storage round trips) happens on a thread
+    of its own: while b is being opened, a's frames go on through the network."""
+    a, b = sorted(discover(str(corpus)), key=lambda t: t.video_id)
+    a_ran_frame_2 = threading.Event()
+    in_time: list[bool] = []
+
+    class Recorded(CarryForward):
+        def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
+            if any(step.frame_idx == 2 for step in steps):
+                a_ran_frame_2.set()
+            return super()._predict_many(steps)
+
+    class SlowStorage(VideoLabeler):
+        def _open(self, video: Any) -> Any:
+            if video.task.video_id == "b":  # b's storage answers only once a has moved on two frames
+                in_time.append(a_ran_frame_2.wait(timeout=10))
+            return super()._open(video)
+
+    labeler = SlowStorage(Recorded(tiny_model, device="cpu"), "tiny", str(tmp_path / "out"), max_active=2)
+    results = list(labeler.label_many([a, b]))
+    assert in_time == [True], "the network waited for b to be opened"
+    assert sorted((r.video_id, r.status) for r in results) == [("a", "done"), ("b", "done")]
+
+
 def test_an_error_that_is_no_videos_own_fails_the_actors_calls(
     tmp_path: Path, tiny_model: SAVOS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
