@@ -68,7 +68,8 @@ def test_no_more_actors_than_videos_and_none_for_no_video(ray_local, tmp_path: P
     log = tmp_path / "started"
     pool = ActorPool(Echo, {"log": str(log)}, size=4, in_flight=2, options={"num_cpus": 1})
     assert list(pool.label(iter([]))) == []
-    assert pool.actors_started == 0 and not log.exists()
+    assert pool.actors_started == 0
+    assert not log.exists()
     assert sorted(row["video_id"] for row in pool.label(iter(tasks(2)))) == ["v000", "v001"]
     assert pool.actors_started == 2  # (the first one up may take both videos before the other has started)
 
