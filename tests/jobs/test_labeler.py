@@ -17,7 +17,7 @@ import torch
 from jobs.bench import CarryForward
 from jobs.config import JobConfig
 from jobs.corpus import discover
-from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, failure_path, mask_path
+from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, _Opener, failure_path, mask_path
 from jobs.prelabel import PrelabelActor
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
@@ -143,7 +143,9 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
     assert torch_threads.isdisjoint({threading.get_ident(), caller.ident})  # ...which is neither caller's
 
 
-def test_a_video_handed_in_mid_run_joins_the_running_lockstep(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+def test_a_video_handed_in_mid_run_joins_the_running_lockstep(
+    corpus: Path, tmp_path: Path, tiny_model: SAVOS, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The actor's calls arrive while its lock-step runs: a video handed in then joins the next frame's batch
     instead of waiting for the running ones to end; with nothing handed in, the running ones go on without
     waiting for the feed; each result goes to its own reply."""
@@ -151,11 +153,23 @@ def test_a_video_handed_in_mid_run_joins_the_running_lockstep(corpus: Path, tmp_
     feed = TaskFeed()
     batches: list[list[int]] = []
     results: dict[str, VideoResult] = {}
+    b_opened = threading.Event()
+    put_opened = _Opener._put
+
+    def put_and_tell(opener: _Opener, item: object) -> bool:
+        queued = put_opened(opener, item)
+        if isinstance(item, tuple) and item[0].task == b:
+            b_opened.set()
+        return queued
+
+    # b is opened on the opener thread: the first step waits for it, or b's joining would race the network
+    monkeypatch.setattr(_Opener, "_put", put_and_tell)
 
     class Recorded(CarryForward):
         def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
             if not batches:  # b arrives while a's first frame (its annotated one) runs
                 feed.put(b, lambda result: results.update(b=result))
+                assert b_opened.wait(timeout=30), "b was never opened"
             batches.append([step.frame_idx for step in steps])  # the tracked frames: annotated ones are not run
             return super()._predict_many(steps)
 
