@@ -33,7 +33,6 @@ from savos.checkpoint import load_default_model
 from savos.data import FrameFolder
 from savos.data.annotations import first_frame_annotation, object_masks
 from savos.inference import FrameResult, Predictor, VideoState
-from savos.inference.aggregate import labels_and_scores
 
 from .config import JobConfig
 from .demo import write_clip
@@ -67,7 +66,7 @@ def engine_alone(corpus: Path, lockstep: int) -> dict[str, Any]:
     start = time.perf_counter()
     for event in predictor.propagate_many(videos(), max_active=lockstep):
         if isinstance(event, FrameResult):
-            labels_and_scores(event.obj_ids, event.probs)
+            event.labels_and_scores()
             frames += 1
         elif event.error is not None:
             raise event.error

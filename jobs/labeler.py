@@ -36,7 +36,6 @@ from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.data.frames import FrameSource
 from savos.inference import FrameResult, Predictor, VideoState
-from savos.inference.aggregate import labels_and_scores
 from savos.io.preview import contact_sheet
 from savos.io.schema import (
     SCHEMA,
@@ -179,7 +178,7 @@ class VideoLabeler:
         try:
             for event in self.predictor.propagate_many(opened(), self.max_active):
                 if isinstance(event, FrameResult):
-                    labels, scores = labels_and_scores(event.obj_ids, event.probs)
+                    labels, scores = event.labels_and_scores()
                     writer.put(_Frame(event.key, event.frame_idx, event.obj_ids, labels, scores))
                 else:
                     in_progress.discard(event.key)

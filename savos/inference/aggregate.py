@@ -54,11 +54,20 @@ def labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[np.ndarr
     """:func:`probs_to_ids` and, per object, its mean probability over the pixels it was given (0 where it
     has none): ``(labels (H, W) int32, scores (M,) float32)``. Computed where ``probs`` are; only the label map
     and M scores cross to the host."""
+    labels, scores = device_labels_and_scores(obj_ids, probs)
+    return labels.cpu().numpy(), scores.cpu().numpy()
+
+
+def device_labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`labels_and_scores` left where ``probs`` are. Nothing is uploaded (the ids are Python numbers), so
+    on a GPU this queues work without waiting for it."""
     if not obj_ids:
-        return probs_to_ids(obj_ids, probs), np.zeros(0, dtype=np.float32)
+        return torch.zeros(tuple(probs.shape[-2:]), dtype=torch.int32, device=probs.device), torch.zeros(
+            0, dtype=torch.float32, device=probs.device
+        )
     labels = _ids(obj_ids, probs)
-    ids = torch.as_tensor(obj_ids, dtype=torch.int32, device=probs.device)
-    given = labels[None] == ids[:, None, None]  # (M, H, W)
-    area = given.sum(dim=(1, 2))
-    total = (probs.float() * given).sum(dim=(1, 2))
-    return labels.cpu().numpy(), (total / area.clamp_min(1)).cpu().numpy().astype(np.float32)
+    scores = []
+    for obj_id, prob in zip(obj_ids, probs, strict=True):
+        given = labels == obj_id
+        scores.append((prob.float() * given).sum() / given.sum().clamp_min(1))
+    return labels, torch.stack(scores)

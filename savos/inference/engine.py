@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from ..model import SAVOS
 from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
-from .aggregate import soft_aggregate
+from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16, retain_heap
+from .graphs import GraphedStep
 from .prefetch import prefetch
+from .readback import Readback
 from .state import FrameInput, VideoState
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
@@ -59,7 +61,9 @@ class Predictor:
     under the annotated pixels. An object's reference is the frame and mask of its first annotation.
 
     The predictor works on a copy of ``model`` with its batch norms folded into their convolutions
-    (:mod:`savos.model.fold`; ``fold_batch_norms=False`` uses the model as given, moved to the device).
+    (:mod:`savos.model.fold`; ``fold_batch_norms=False`` uses the model as given, moved to the device). On
+    CUDA its weights are stored in the compute dtype and the network step is replayed from CUDA graphs
+    (:mod:`savos.inference.graphs`; ``cuda_graphs=False`` runs it eagerly).
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class Predictor:
         compile: bool = False,
         pin_memory: bool | None = None,
         fold_batch_norms: bool = True,
+        cuda_graphs: bool | None = None,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
@@ -101,13 +106,26 @@ class Predictor:
             retain_heap()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if on_cuda and self.dtype != torch.float32:
+            # Weights stored in the compute dtype: under autocast, fp32 weights are cast again at every call (a
+            # copy kernel per convolution, a tenth of the GPU's time at K=16 in the profile of run B).
+            self.model = self.model.to(self.dtype)
         # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
         self.pin_memory = on_cuda if pin_memory is None else pin_memory
-        # The target step (encoder + decoder) compiled once; dynamic shapes: the batch grows with objects.
+        # propagate_many's results travel to the host on this stream (savos.inference.readback).
+        self._readback_stream = torch.cuda.Stream(self.device) if on_cuda else None
+        if cuda_graphs and not on_cuda:
+            raise ValueError(f"CUDA graphs need a CUDA device, not {self.device}")
+        self.cuda_graphs = on_cuda if cuda_graphs is None else cuda_graphs
         self.compiled = compile
-        self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = (
-            torch.compile(self._target_logits, dynamic=True) if compile else self._target_logits
-        )
+        self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = self._target_logits
+        if compile:  # under CUDA graphs the batch is padded to a few buckets: one static compilation each
+            _allow_recompiles(64)
+            self._network = torch.compile(self._target_logits, dynamic=not self.cuda_graphs)
+        self._reference_branch: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self._reference_top
+        if self.cuda_graphs:  # the host's launch time gone: one replay per step (savos.inference.graphs)
+            self._network = GraphedStep(self._network)
+            self._reference_branch = GraphedStep(self._reference_top)
 
     def init_state(self, frames: Iterable[FrameInput]) -> VideoState:
         """A new video. ``frames`` are read lazily (and a few ahead) during :meth:`propagate`."""
@@ -154,13 +172,17 @@ class Predictor:
         no video active it should block rather than yield ``None``). Yields, per video in its frame order, a
         :class:`FrameResult` per frame and then one :class:`VideoEnd` (with the error, if its frames or
         annotations were bad: that video stops, the others go on). Results equal :meth:`propagate`'s up to
-        float summation order (batched convolutions).
+        float summation order (batched convolutions). A step's results are yielded once the next step is queued,
+        so reading them (:meth:`FrameResult.labels_and_scores`) overlaps the next network pass on a GPU.
         """
         if max_active < 1:
             raise ValueError(f"max_active must be at least 1, got {max_active}")
         waiting = iter(videos)
         active: list[tuple[K, VideoState]] = []
         exhausted = False
+        # A step's results are handed out after the next step is queued on the GPU (their copies to the host
+        # were queued on a side stream first): whoever reads them back overlaps the next network pass.
+        previous: list[FrameResult[K]] = []
         while True:
             while not exhausted and len(active) < max_active:
                 video = next(waiting, _EXHAUSTED)
@@ -171,9 +193,12 @@ class Predictor:
                     break
                 active.append(video)  # type: ignore[arg-type]
             if not active:
+                yield from previous
+                previous = []
                 if exhausted:
                     return
                 continue
+            ended: list[VideoEnd[K]] = []
             batch: list[tuple[K, VideoState, FrameInput]] = []
             for key, state in list(active):
                 error: Exception | None
@@ -185,18 +210,26 @@ class Predictor:
                 except Exception as err:  # a bad frame ends its own video only
                     error = err
                 active = [video for video in active if video[1] is not state]  # by identity: keys may repeat
-                yield VideoEnd(key, error)
-            if not batch:
-                continue
+                ended.append(VideoEnd(key, error))
             prepared: list[tuple[K, _Prepared]] = []
             for key, state, frame in batch:
                 try:
                     prepared.append((key, self._prepare(state, frame)))
                 except ValueError as err:  # wrong frame size, bad annotation: this video only
                     active = [video for video in active if video[1] is not state]
-                    yield VideoEnd(key, err)
-            for (key, step), probs in zip(prepared, self._run([step for _, step in prepared]), strict=True):
-                yield FrameResult(key, step.frame_idx, list(step.state.obj_ids), probs)
+                    ended.append(VideoEnd(key, err))
+            steps = [step for _, step in prepared]
+            current = [  # no network pass when every active video just ended
+                self._result(key, step.frame_idx, list(step.state.obj_ids), probs)
+                for (key, step), probs in zip(prepared, self._run(steps) if steps else [], strict=True)
+            ]
+            yield from previous  # each video's frames before its end, in order
+            yield from ended
+            previous = current
+
+    def _result(self, key: K, frame_idx: int, obj_ids: list[int], probs: torch.Tensor) -> FrameResult[K]:
+        readback = Readback(obj_ids, probs, self._readback_stream) if self._readback_stream is not None else None
+        return FrameResult(key, frame_idx, obj_ids, probs, readback)
 
     def step_many(self, items: Sequence[tuple[VideoState, FrameInput]]) -> list[torch.Tensor]:
         """One frame of each of several videos (each its next frame), in one network batch; their probs."""
@@ -294,6 +327,9 @@ class Predictor:
         target = self.model.encode_target(image, guidance)
         return self.model.decode(reference, target, (image.shape[-2], image.shape[-1]))
 
+    def _reference_top(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_reference(image, mask)
+
     def _add_references(self, state: VideoState, image: torch.Tensor, masks: torch.Tensor) -> None:
         """Run the reference branch once for new objects (``masks (K, H, W)``) at every scale."""
         for scale in self.scales:
@@ -301,7 +337,9 @@ class Predictor:
             img, mask = _rescale(image, net), _rescale(masks.unsqueeze(1), net)
             img, mask = self._layout(img.expand(len(masks), -1, -1, -1)), self._layout(mask)
             with self._autocast():
-                top = self.model.encode_reference(img, mask)
+                top = self._reference_branch(img, mask)
+            if self.cuda_graphs:
+                top = top.clone()  # kept across steps, out of the graph's memory that the next replay reuses
             previous = state.reference.get(scale)
             state.reference[scale] = top if previous is None else torch.cat([previous, top])
 
@@ -336,7 +374,8 @@ class Predictor:
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        # No cast cache on CUDA: the weights are in the compute dtype already, and graph capture forbids it.
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype, cache_enabled=self.device.type == "cpu")
 
 
 @dataclass(frozen=True)
@@ -347,6 +386,14 @@ class FrameResult(Generic[K]):
     frame_idx: int
     obj_ids: list[int]
     probs: torch.Tensor
+    readback: Readback | None = field(default=None, compare=False, repr=False)
+
+    def labels_and_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """The host's ``(labels (H, W) int32, scores (M,) float32)`` (:func:`~.aggregate.labels_and_scores`); on
+        CUDA already on their way, copied while the GPU ran the next step."""
+        if self.readback is not None:
+            return self.readback.result()
+        return labels_and_scores(self.obj_ids, self.probs)
 
 
 @dataclass(frozen=True)
@@ -378,6 +425,13 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     if device.type == "cuda" or (device.type == "cpu" and native_bf16()):
         return torch.bfloat16
     return torch.float32
+
+
+def _allow_recompiles(limit: int) -> None:
+    """Let dynamo keep ``limit`` compilations of one function (one per batch bucket) instead of its default 8."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), limit))
 
 
 def _late_prompts_error(state: VideoState) -> ValueError | None:

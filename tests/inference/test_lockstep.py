@@ -10,6 +10,7 @@ import torch
 
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.inference import FrameResult, Predictor, VideoEnd, VideoState
+from savos.inference.aggregate import labels_and_scores
 from savos.model import SAVOS
 
 from .test_engine import CallLog
@@ -142,7 +143,9 @@ def test_a_source_with_no_video_ready_yet_lets_the_active_ones_go_on(tiny_model:
     events: list[FrameResult[str] | VideoEnd[str]] = []
     for event in predictor.propagate_many(source(), max_active=2):
         events.append(event)
-    assert asked == [0, 1, 2]  # asked before each of a's first frames while a ran alone
+    # asked before each of a's first three steps while a ran alone; a step's results are handed out once the
+    # next step is queued, so the source saw 0, 0 and 1 of them
+    assert asked == [0, 0, 1]
     frames = [(e.key, e.frame_idx) for e in events if isinstance(e, FrameResult)]
     assert frames[:3] == [("a", 0), ("a", 1), ("a", 2)]
     assert set(frames[3:5]) == {("a", 3), ("b", 0)}  # b, handed in then, joined a's very next step
@@ -159,14 +162,15 @@ def test_max_active_must_be_positive(tiny_model: SAVOS) -> None:
 
 @pytest.mark.gpu
 def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> None:
-    """bf16, channels_last, pinned uploads, frames already on the GPU for one video. (Not compiled: under
-    torch 2.11, torch.compile with dynamic shapes failed inside dynamo on the H100; see BENCHMARKS.md.)"""
+    """bf16, channels_last, pinned uploads, CUDA graphs, results read back on a side stream, frames already on the
+    GPU for one video."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     expected = one_at_a_time(tiny_model)
     predictor = Predictor(tiny_model, device="cuda", precision="bf16", channels_last=True)
     assert predictor.channels_last
     assert predictor.pin_memory
+    assert predictor.cuda_graphs
     states = []
     for name, spec in VIDEOS.items():
         video = make(name)
@@ -178,10 +182,33 @@ def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> 
         states.append((name, state))
     events = list(predictor.propagate_many(states, max_active=3))
     assert all(e.error is None for e in events if isinstance(e, VideoEnd))
+    for event in events:  # read back on the side stream: what the plain copy gives
+        if isinstance(event, FrameResult):
+            labels, scores = event.labels_and_scores()
+            want_labels, want_scores = labels_and_scores(event.obj_ids, event.probs)
+            np.testing.assert_array_equal(labels, want_labels)
+            np.testing.assert_array_equal(scores, want_scores)
     for name in VIDEOS:
         got = [e.probs.cpu() for e in events if isinstance(e, FrameResult) and e.key == name]
         assert len(got) == len(expected[name])
         for g, (_, _, p) in zip(got, expected[name], strict=True):
+            np.testing.assert_allclose(g.numpy(), p.numpy(), atol=0.05)
+
+
+@pytest.mark.gpu
+def test_cuda_compiled_graphs_match_cpu_fp32(tiny_model: SAVOS) -> None:
+    """torch.compile with static shapes inside the CUDA graphs (one compilation per batch bucket)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    expected = one_at_a_time(tiny_model)
+    predictor = Predictor(tiny_model, device="cuda", precision="bf16", compile=True)
+    assert predictor.cuda_graphs
+    for name in ("a", "b"):
+        got = [e for e in predictor.propagate_many([(name, started(predictor, make(name), VIDEOS[name][4]))])]
+        probs = [e.probs.cpu() for e in got if isinstance(e, FrameResult)]
+        assert got[-1] == VideoEnd(name)
+        assert len(probs) == len(expected[name])
+        for g, (_, _, p) in zip(probs, expected[name], strict=True):
             np.testing.assert_allclose(g.numpy(), p.numpy(), atol=0.05)
 
 
