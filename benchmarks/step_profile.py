@@ -24,6 +24,8 @@ def main() -> None:
         seconds, object_frames, _ = run_videos(predictor, clip.frames, first, 16)
     print(f"profiled: {object_frames / seconds:.1f} object-frames/s")
     events = prof.key_averages()
+    gpu_us = sum(e.self_device_time_total for e in events)
+    print(f"wall {seconds * 1e3:.0f} ms, GPU kernels {gpu_us / 1e3:.0f} ms ({gpu_us / 1e6 / seconds:.0%} busy)")
     print(events.table(sort_by="self_cpu_time_total", row_limit=14, max_name_column_width=40))
     print(events.table(sort_by="self_device_time_total", row_limit=8, max_name_column_width=40))
 

@@ -114,10 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", help="for --lockstep, --scaling: auto, cpu, cuda (default: auto)")
     bench.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     bench.add_argument(
-        "--compile", action="store_true", help="for --lockstep: torch.compile the target step (experimental)"
+        "--compile",
+        action="store_true",
+        help="for --lockstep: torch.compile the target step (on CUDA one static compilation per batch bucket)",
     )
     bench.add_argument("--no-channels-last", action="store_true", help="for --lockstep: NCHW even for resnet50")
     bench.add_argument("--no-pin-memory", action="store_true", help="for --lockstep: pageable frame uploads")
+    bench.add_argument(
+        "--no-cuda-graphs", action="store_true", help="for --lockstep, --scaling: eager network steps on CUDA"
+    )
     bench.add_argument("--decode", action="store_true", help="also JPEG decoding, CPU against GPU")
     bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
     bench.set_defaults(run=_run_bench)
@@ -380,6 +385,7 @@ def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
         channels_last=False if args.no_channels_last else None,
         compile=args.compile,
         pin_memory=False if args.no_pin_memory else None,
+        cuda_graphs=False if args.no_cuda_graphs else None,
     )
     results = lockstep_report(predictor, args.lockstep, args.objects, args.frames, *args.size)
     results["config"]["model"] = args.backbone or "default checkpoint"
@@ -391,7 +397,13 @@ def _bench_scaling(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     from .bench.scaling import format_scaling, plot_scaling, scaling_report
     from .inference import Predictor
 
-    predictor = Predictor(model, device=args.device, precision=args.precision, max_pixels=args.max_pixels)
+    predictor = Predictor(
+        model,
+        device=args.device,
+        precision=args.precision,
+        max_pixels=args.max_pixels,
+        cuda_graphs=False if args.no_cuda_graphs else None,
+    )
     results = scaling_report(predictor, frames=args.frames)
     results["config"]["model"] = args.backbone or "default checkpoint"
     print(format_scaling(results))

@@ -18,8 +18,9 @@ DATASHEET_BF16_PEAK = {"H100 80GB HBM3": 989.4e12, "H100 PCIe": 756.5e12, "H200"
 def step_flops(model: SAVOS, height: int, width: int, device: torch.device) -> dict[str, int]:
     """FLOPs of one object through the target step (encoder + decoder: paid every frame) and through the
     reference branch (paid once per object per video), at ``height x width``."""
-    image = torch.rand(1, 3, height, width, device=device)
-    mask = torch.rand(1, 1, height, width, device=device)
+    dtype = next(model.parameters()).dtype  # a predictor's model on CUDA holds bf16 weights
+    image = torch.rand(1, 3, height, width, device=device, dtype=dtype)
+    mask = torch.rand(1, 1, height, width, device=device, dtype=dtype)
     with FlopCounterMode(display=False) as counter:
         reference = model.encode_reference(image, mask)
     reference_flops = counter.get_total_flops()

@@ -51,6 +51,7 @@ def scaling_report(
         "device": str(predictor.device),
         "precision": str(predictor.dtype),
         "channels_last": predictor.channels_last,
+        "cuda_graphs": predictor.cuda_graphs,
         "max_pixels": predictor.max_pixels,
     }
     units = {"object_frames_per_s": "object-frames/s", "frames_per_s": "frames/s", "network_pixels": "pixels"}
