@@ -97,7 +97,12 @@ class PrelabelActor:
                 local.write_bytes(read_bytes(job.checkpoint))
                 model, meta = load_checkpoint(local)
         predictor = Predictor(
-            model, device="auto", scales=tuple(job.scales), precision=job.precision, max_pixels=job.max_pixels
+            model,
+            device="auto",
+            scales=tuple(job.scales),
+            precision=job.precision,
+            max_pixels=job.max_pixels,
+            compile=job.compile,
         )
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from jobs.bench import CarryForward
-from jobs.config import JobConfig
+from jobs.config import JobConfig, parse_config
 from jobs.corpus import discover
 from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, _Opener, failure_path, mask_path
 from jobs.prelabel import PrelabelActor
@@ -141,6 +141,17 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
     assert [row["status"] for row in rows] == ["done"]
     assert len(torch_threads) == 1  # the constructor's and the calls' torch work share one thread...
     assert torch_threads.isdisjoint({threading.get_ident(), caller.ident})  # ...which is neither caller's
+
+
+def test_the_job_compiles_the_network_only_when_asked(tmp_path: Path) -> None:
+    """``--compile`` reaches the actor's predictor (compilation itself is lazy: nothing runs here)."""
+    for flags, compiled in (([], False), (["--compile"], True)):
+        config = parse_config(["--input", str(tmp_path), "--output", str(tmp_path / "out"), *flags])
+        actor = PrelabelActor(config.to_dict())
+        try:
+            assert actor.labeler.predictor.compiled is compiled
+        finally:
+            actor.close()
 
 
 def test_a_video_handed_in_mid_run_joins_the_running_lockstep(
