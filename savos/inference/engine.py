@@ -262,11 +262,10 @@ class Predictor:
         # The tracked objects' guidance is taken before new objects are appended (they have none yet).
         if tracked and len(tracked) == len(state.obj_ids):  # the usual frame: no copies, no index upload
             step.guidance, step.reference = state.guidance, dict(state.reference)
-        elif tracked:
+        elif tracked:  # rows gathered by Python index: an index tensor's upload would wait for the GPU
             assert state.guidance is not None
-            index = torch.as_tensor(tracked, device=self.device)
-            step.guidance = state.guidance.index_select(0, index)
-            step.reference = {scale: ref.index_select(0, index) for scale, ref in state.reference.items()}
+            step.guidance = torch.stack([state.guidance[i] for i in tracked])
+            step.reference = {scale: torch.stack([ref[i] for i in tracked]) for scale, ref in state.reference.items()}
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
@@ -279,14 +278,17 @@ class Predictor:
         state, size = step.state, step.image.shape[-2:]
         if step.predicted is not None and len(step.tracked) == len(state.obj_ids):
             fg = step.predicted
-        else:
+        else:  # rows written one by one: indexing by a list uploads it, and the upload waits for the GPU
             fg = torch.zeros((len(state.obj_ids), *size), device=self.device)
             if step.predicted is not None:
-                fg[step.tracked] = step.predicted
+                for row, i in enumerate(step.tracked):
+                    fg[i] = step.predicted[row]
         if step.prompts:
-            annotated = torch.stack(list(step.prompts.values()))
-            fg[step.tracked] *= 1 - annotated.amax(dim=0)
-            fg[[state.obj_idx(oid) for oid in step.prompts]] = annotated
+            outside = 1 - torch.stack(list(step.prompts.values())).amax(dim=0)
+            for i in step.tracked:
+                fg[i] *= outside
+            for oid, annotated in step.prompts.items():
+                fg[state.obj_idx(oid)] = annotated
         if not state.obj_ids:
             return fg
         probs = soft_aggregate(fg)[1:]
@@ -369,7 +371,12 @@ class Predictor:
                 f"mask for object {obj_id} at frame {frame_idx} is {mask.shape[1]}x{mask.shape[0]}, "
                 f"the frames are {size[1]}x{size[0]}"
             )
-        return torch.from_numpy(mask).to(self.device, dtype=torch.float32)
+        # As bytes from page-locked memory, then widened on the device: a copy from pageable memory would make
+        # the host wait for every queued step (a stall at each video's join).
+        host = torch.from_numpy(mask.view(np.uint8))
+        if self.pin_memory:
+            host = host.pin_memory()
+        return host.to(self.device, non_blocking=True).to(torch.float32)
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.dtype == torch.float32:

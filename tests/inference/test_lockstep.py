@@ -196,6 +196,32 @@ def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> 
 
 
 @pytest.mark.gpu
+def test_cuda_lockstep_never_makes_the_host_wait_for_the_gpu(tiny_model: SAVOS) -> None:
+    """Once warm, nothing in the lock-step (joins, objects annotated later, results read back) synchronises the
+    host with the GPU's stream: each such wait would idle the GPU while the host prepares the next step."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    predictor = Predictor(tiny_model, device="cuda", precision="bf16")
+
+    def run() -> int:
+        states = [(name, started(predictor, make(name), spec[4])) for name, spec in VIDEOS.items()]
+        frames = 0
+        for event in predictor.propagate_many(states, max_active=3):
+            if isinstance(event, FrameResult):
+                event.labels_and_scores()  # waits for its own copy (an event), not for the stream
+                frames += 1
+        return frames
+
+    run()  # graphs captured, kernels chosen, pinned memory pooled
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        frames = run()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert frames == sum(spec[0] for spec in VIDEOS.values())
+
+
+@pytest.mark.gpu
 def test_cuda_compiled_graphs_match_cpu_fp32(tiny_model: SAVOS) -> None:
     """torch.compile with static shapes inside the CUDA graphs (one compilation per batch bucket)."""
     if not torch.cuda.is_available():
