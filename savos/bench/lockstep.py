@@ -71,10 +71,12 @@ def bench_lockstep(
     for count in objects:
         first = clip.first_masks(count)
         for k in ks:
-            # Warm-up: kernels chosen, graphs captured, memory pooled; compiled, a whole pass, so that every
-            # batch bucket the run meets is compiled before it is timed (each compilation takes seconds).
+            # Warm-up: kernels chosen, graphs captured, memory pooled. On a GPU a whole pass, so that every batch
+            # bucket the run meets has its graph (and compilation: seconds each) and the pinned-memory pool has
+            # grown to what the run holds in flight before anything is timed; on a CPU a few frames suffice.
             started = time.perf_counter()
-            run_videos(predictor, clip.frames if predictor.compiled else clip.frames[:3], first, k)
+            whole = predictor.compiled or predictor.device.type == "cuda"
+            run_videos(predictor, clip.frames if whole else clip.frames[:3], first, k)
             warmup = time.perf_counter() - started
             seconds, object_frames, videos = run_videos(predictor, clip.frames, first, k)
             row: dict[str, Any] = {
