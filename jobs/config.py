@@ -33,6 +33,7 @@ class JobConfig:
     progress_every: float = 30.0  # seconds between progress log lines
     preview_every: int = 0  # a contact sheet for about one video in N (0: none)
     max_pixels: int = 1920 * 1080  # larger frames go through the model downscaled; masks keep the frame size
+    max_pass_pixels: int | None = None  # network input pixels per pass (None: 64 frames of 480p on a GPU, 8 on a CPU)
     max_objects: int = 64  # a video with more objects is a failure record, not an out-of-memory
     allow_output_in_input: bool = False  # refuse an output prefix inside the input unless told
     storage_retries: int = 6  # tries per storage operation (exponential backoff from 0.5 s) before giving up
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
     parser.add_argument("--max-pixels", type=int, help="model input pixel budget per frame (default: 1920x1080)")
+    parser.add_argument(
+        "--max-pass-pixels",
+        type=int,
+        help="network input pixels per batch pass, which bounds GPU memory however many objects "
+        "(default: 64 frames of 480p on a GPU, 8 on a CPU)",
+    )
     parser.add_argument("--max-objects", type=int, help="objects per video before it is refused (default: 64)")
     parser.add_argument(
         "--allow-output-in-input", action="store_true", default=None, help="allow --output inside --input"

@@ -102,6 +102,7 @@ class PrelabelActor:
             scales=tuple(job.scales),
             precision=job.precision,
             max_pixels=job.max_pixels,
+            max_pass_pixels=job.max_pass_pixels,
             compile=job.compile,
         )
         return predictor, str(meta.get("checkpoint_id", "unknown"))

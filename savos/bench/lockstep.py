@@ -118,6 +118,7 @@ def lockstep_report(
         "compile": predictor.compiled,
         "cuda_graphs": predictor.cuda_graphs,
         "pin_memory": predictor.pin_memory,
+        "max_pass_pixels": predictor.max_pass_pixels,
     }
     return {"config": config, "lockstep": rows, "flops": flops, "peak_flops_per_s": peaks, "units": UNITS}
 

@@ -28,6 +28,7 @@ from ..precision import PRECISION_CHOICES
 from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16, retain_heap
 from .graphs import GraphedStep
+from .passes import CPU_PASS_PIXELS, CUDA_PASS_PIXELS, passes, rows_per_pass
 from .prefetch import prefetch
 from .readback import Readback
 from .state import FrameInput, VideoState
@@ -80,6 +81,7 @@ class Predictor:
         pin_memory: bool | None = None,
         fold_batch_norms: bool = True,
         cuda_graphs: bool | None = None,
+        max_pass_pixels: int | None = None,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
@@ -97,6 +99,11 @@ class Predictor:
         # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
         self.max_pixels = max_pixels
         on_cuda = self.device.type == "cuda"
+        # A step's rows (every tracked object of every video) go through the network in passes of at most this
+        # many input pixels, so that activation memory stays bounded however many objects (savos.inference.passes).
+        if max_pass_pixels is not None and max_pass_pixels < 1:
+            raise ValueError(f"max_pass_pixels must be positive, got {max_pass_pixels}")
+        self.max_pass_pixels = max_pass_pixels or (CUDA_PASS_PIXELS if on_cuda else CPU_PASS_PIXELS)
         # NHWC is what oneDNN and the GPU's tensor cores want for dense convolutions, but on an H100 the depthwise
         # convolutions of efficientnet_lite0 ran 3.4x slower in it (BENCHMARKS.md): on CUDA only for resnet50.
         if channels_last is None:
@@ -308,18 +315,21 @@ class Predictor:
             total = torch.zeros((sum(counts), *size), device=self.device)
             for scale in self.scales:
                 net = scale * self._budget(group[0].image)
-                img = torch.cat([_rescale(s.image, net).expand(len(s.tracked), -1, -1, -1) for s in group])
-                guide = _rescale(torch.cat([s.guidance for s in group if s.guidance is not None]), net)
-                reference = torch.cat([s.reference[scale] for s in group])
-                img, guide = self._layout(img), self._layout(guide)
-                with self._autocast():
-                    logits = self._network(reference, img, guide)
-                probs = torch.softmax(logits.float(), dim=1)[:, 1:]
-                probs = F.interpolate(probs, scale_factor=4, mode="bilinear", align_corners=False)
-                probs = probs[..., : img.shape[-2], : img.shape[-1]]
-                if probs.shape[-2:] != size:
-                    probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
-                total += probs[:, 0]
+                images = [_rescale(s.image, net) for s in group]
+                per_pass = rows_per_pass(self.max_pass_pixels, *images[0].shape[-2:])
+                for first, pieces in passes(counts, per_pass):
+                    img = torch.cat([images[i].expand(hi - lo, -1, -1, -1) for i, lo, hi in pieces])
+                    guide = _rescale(torch.cat([_guidance(group[i])[lo:hi] for i, lo, hi in pieces]), net)
+                    reference = torch.cat([group[i].reference[scale][lo:hi] for i, lo, hi in pieces])
+                    img, guide = self._layout(img), self._layout(guide)
+                    with self._autocast():
+                        logits = self._network(reference, img, guide)
+                    probs = torch.softmax(logits.float(), dim=1)[:, 1:]
+                    probs = F.interpolate(probs, scale_factor=4, mode="bilinear", align_corners=False)
+                    probs = probs[..., : img.shape[-2], : img.shape[-1]]
+                    if probs.shape[-2:] != size:
+                        probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+                    total[first : first + len(probs)] += probs[:, 0]
             total /= len(self.scales)
             for i, part in zip(members, total.split(counts), strict=True):
                 results[i] = part
@@ -337,13 +347,15 @@ class Predictor:
         for scale in self.scales:
             net = scale * self._budget(image)
             img, mask = _rescale(image, net), _rescale(masks.unsqueeze(1), net)
-            img, mask = self._layout(img.expand(len(masks), -1, -1, -1)), self._layout(mask)
-            with self._autocast():
-                top = self._reference_branch(img, mask)
-            if self.cuda_graphs:
-                top = top.clone()  # kept across steps, out of the graph's memory that the next replay reuses
-            previous = state.reference.get(scale)
-            state.reference[scale] = top if previous is None else torch.cat([previous, top])
+            per_pass = rows_per_pass(self.max_pass_pixels, *img.shape[-2:])
+            tops = [state.reference[scale]] if scale in state.reference else []
+            for low in range(0, len(masks), per_pass):
+                rows = mask[low : low + per_pass]
+                with self._autocast():
+                    top = self._reference_branch(self._layout(img.expand(len(rows), -1, -1, -1)), self._layout(rows))
+                # Kept across steps: copied out of the graph's memory, which the next replay reuses.
+                tops.append(top.clone() if self.cuda_graphs else top)
+            state.reference[scale] = tops[0] if len(tops) == 1 else torch.cat(tops)
 
     def _budget(self, image: torch.Tensor) -> float:
         """The factor that brings ``image`` within :attr:`max_pixels` (1 when it is within already)."""
@@ -439,6 +451,11 @@ def _allow_recompiles(limit: int) -> None:
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), limit))
+
+
+def _guidance(step: _Prepared) -> torch.Tensor:
+    assert step.guidance is not None, "a tracked object always has guidance"
+    return step.guidance
 
 
 def _late_prompts_error(state: VideoState) -> ValueError | None:

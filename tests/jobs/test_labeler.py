@@ -21,6 +21,7 @@ from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, _Opener, failure_p
 from jobs.prelabel import PrelabelActor
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
+from savos.inference.passes import CPU_PASS_PIXELS
 from savos.io.schema import decode_row
 from savos.model import SAVOS
 from tests.conftest import write_dataset
@@ -143,13 +144,18 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
     assert torch_threads.isdisjoint({threading.get_ident(), caller.ident})  # ...which is neither caller's
 
 
-def test_the_job_compiles_the_network_only_when_asked(tmp_path: Path) -> None:
-    """``--compile`` reaches the actor's predictor (compilation itself is lazy: nothing runs here)."""
-    for flags, compiled in (([], False), (["--compile"], True)):
+def test_the_jobs_engine_options_reach_the_actors_predictor(tmp_path: Path) -> None:
+    """``--compile`` and ``--max-pass-pixels`` reach the actor's predictor (compilation itself is lazy: nothing
+    runs here); without them, no compilation and the device's default budget."""
+    for flags, compiled, budget in (
+        ([], False, CPU_PASS_PIXELS),
+        (["--compile", "--max-pass-pixels", "12345"], True, 12345),
+    ):
         config = parse_config(["--input", str(tmp_path), "--output", str(tmp_path / "out"), *flags])
         actor = PrelabelActor(config.to_dict())
         try:
             assert actor.labeler.predictor.compiled is compiled
+            assert actor.labeler.predictor.max_pass_pixels == budget
         finally:
             actor.close()
 
