@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 # Default budgets, in input pixels per pass. On CUDA 64 rows of 480p: resnet50 ran fastest at that batch on an
-# H100 (BENCHMARKS.md), in about 7 GB of activations in bf16. On a CPU a batch is barely cheaper per row than
-# one row, so a small budget (8 rows of 480p, under 1 GB) costs nothing and bounds memory.
+# H100 (BENCHMARKS.md), and its peak memory grew by about 100 MB a 480p row in bf16 (measured on a CPU): ~7 GB.
+# On a CPU a batch is barely cheaper per row than one row, so a small budget (8 rows of 480p, under 1 GB) costs
+# nothing and bounds memory.
 CUDA_PASS_PIXELS = 64 * 854 * 480
 CPU_PASS_PIXELS = 8 * 854 * 480
 
