@@ -58,16 +58,40 @@ def labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[np.ndarr
     return labels.cpu().numpy(), scores.cpu().numpy()
 
 
-def device_labels_and_scores(obj_ids: list[int], probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def device_labels_and_scores(
+    obj_ids: list[int], probs: torch.Tensor, *, fused: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`labels_and_scores` left where ``probs`` are. Nothing is uploaded (the ids are Python numbers), so
-    on a GPU this queues work without waiting for it."""
+    on a GPU this queues work without waiting for it.
+
+    ``fused`` (default: on a GPU): one argmax for the label map and one masked reduction for all the scores, a
+    dozen kernels whatever the number of objects; a GPU step launches this for every video, and the launches
+    are host time. Otherwise a running maximum and a score per object (faster on a CPU, see :func:`_ids`).
+    """
     if not obj_ids:
         return torch.zeros(tuple(probs.shape[-2:]), dtype=torch.int32, device=probs.device), torch.zeros(
             0, dtype=torch.float32, device=probs.device
         )
+    if fused if fused is not None else probs.device.type == "cuda":
+        probs = probs.float()
+        background = (1 - probs.sum(dim=0, keepdim=True)).clamp_min(0)
+        slot = torch.cat([background, probs]).argmax(dim=0)  # 0: background; ties go to the first, as in _ids
+        given = slot == torch.arange(1, len(obj_ids) + 1, device=probs.device)[:, None, None]  # (M, H, W)
+        scores = (probs * given).sum(dim=(1, 2)) / given.sum(dim=(1, 2)).clamp_min(1)
+        return _slot_ids(slot, obj_ids), scores
     labels = _ids(obj_ids, probs)
-    scores = []
+    per_object = []
     for obj_id, prob in zip(obj_ids, probs, strict=True):
         given = labels == obj_id
-        scores.append((prob.float() * given).sum() / given.sum().clamp_min(1))
-    return labels, torch.stack(scores)
+        per_object.append((prob.float() * given).sum() / given.sum().clamp_min(1))
+    return labels, torch.stack(per_object)
+
+
+def _slot_ids(slot: torch.Tensor, obj_ids: list[int]) -> torch.Tensor:
+    """Object ids from slots (0 background, i for ``obj_ids[i - 1]``), int32; no copy when ids are 1..M."""
+    if obj_ids == list(range(1, len(obj_ids) + 1)):
+        return slot.to(torch.int32)
+    labels = torch.zeros(slot.shape, dtype=torch.int32, device=slot.device)
+    for index, obj_id in enumerate(obj_ids, start=1):
+        labels.masked_fill_(slot == index, obj_id)
+    return labels

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from savos.inference import probs_to_ids, soft_aggregate
@@ -65,3 +66,21 @@ def test_labels_and_scores_give_each_object_its_mean_probability_over_its_pixels
     assert labels.tolist() == [[4, 4, 9, 0]]
     np.testing.assert_allclose(scores, [0.8, 0.8, 0.0], atol=1e-6)
     assert labels_and_scores([], torch.zeros(0, 1, 4))[1].shape == (0,)
+
+
+@pytest.mark.parametrize("obj_ids", [[1, 2, 3, 4], [3, 5, 8, 13]])
+def test_the_fused_labels_and_scores_of_the_gpu_equal_the_per_object_ones(obj_ids: list[int]) -> None:
+    """One argmax and one masked reduction (the GPU's path) against the running maximum and a score per object
+    (the CPU's), ties included, on the CPU."""
+    from savos.inference.aggregate import device_labels_and_scores
+
+    torch.manual_seed(1)
+    probs = soft_aggregate(torch.rand(4, 30, 40))[1:]
+    probs[:, 0, 0] = torch.tensor([0.3, 0.3, 0.2, 0.2])  # a tie between the first two objects
+    probs[:, 1, 0] = torch.tensor([0.25, 0.25, 0.25, 0.0])  # ties with the background
+    labels, scores = device_labels_and_scores(obj_ids, probs, fused=True)
+    want_labels, want_scores = device_labels_and_scores(obj_ids, probs, fused=False)
+    assert labels.dtype == want_labels.dtype == torch.int32
+    torch.testing.assert_close(labels, want_labels, rtol=0, atol=0)
+    torch.testing.assert_close(scores, want_scores)
+    assert set(np.unique(labels.numpy())) == {0, *obj_ids}
