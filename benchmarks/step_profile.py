@@ -11,6 +11,7 @@ import argparse
 import collections
 import warnings
 
+import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
@@ -46,13 +47,13 @@ def main() -> None:
         print_synchronisations(predictor, clip.frames, first, args.k)
 
 
-def print_synchronisations(predictor: Predictor, frames: object, first: dict, k: int) -> None:
+def print_synchronisations(predictor: Predictor, frames: np.ndarray, first: dict[int, np.ndarray], k: int) -> None:
     """One unprofiled pass with CUDA's sync debug mode: each distinct place that waited, and how often."""
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            run_videos(predictor, frames, first, k)  # type: ignore[arg-type]
+            run_videos(predictor, frames, first, k)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     places = collections.Counter(f"{w.filename}:{w.lineno}: {str(w.message)[:80]}" for w in caught)

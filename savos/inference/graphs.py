@@ -4,8 +4,8 @@ On a GPU, one eager pass of resnet50 + decoder launches about a thousand kernels
 times longer dispatching them than the GPU spent running them (BENCHMARKS.md, profile of run B). A CUDA graph
 records the launches once and replays them with one call. The batch grows and shrinks as videos join and leave,
 so the rows are padded up to a bucket (1, 2, 3, 4, 6, 8, 12, 16, ...: padding is at most a third of a batch)
-and one graph is kept per bucket and frame size. Every row of the network is independent of the others (batch norms are
-folded or in eval mode), so padding rows change nothing in the real ones.
+and one graph is kept per bucket and frame size. Every row of the network is independent of the others (batch
+norms are folded or in eval mode), so padding rows change nothing in the real ones.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ class GraphedStep:
     engine's target step ``(reference, image, guidance) -> logits`` and its reference branch).
 
     The returned output lives in the graph's own memory and is overwritten by the next call: use or copy it
-    before calling again. At most ``max_graphs`` graphs are kept (least
-    recently used go first); all of them share one memory pool, which is safe because they are replayed one
-    at a time and each output is read before the next replay.
+    before calling again. At most ``max_graphs`` graphs are kept (least recently used go first); all of them
+    share one memory pool, which is safe because they are replayed one at a time and each output is read
+    before the next replay.
     """
 
     def __init__(self, step: Step, max_graphs: int = 12) -> None:
