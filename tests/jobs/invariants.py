@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import fsspec
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
@@ -34,3 +36,14 @@ def assert_accounted(output: str, video_ids: list[str]) -> tuple[set[str], set[s
         keys = set(zip(*table.to_pydict().values(), strict=True))
         assert len(keys) == table.num_rows, "a (video, frame, object) row appears twice"
     return labelled, failed
+
+
+def failure_records(output: str) -> dict[str, str]:
+    """``{video_id: "ErrorType: message"}`` of the failure records under ``output``: what a failed assertion on the
+    job's exit status should show."""
+    fs, root = fsspec.core.url_to_fs(output)
+    records = {}
+    for path in fs.glob(f"{root}/failures/*.json"):
+        record = json.loads(fs.cat_file(path))
+        records[record["video_id"]] = f"{record['error_type']}: {record['error']}"
+    return records

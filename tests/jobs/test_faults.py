@@ -23,7 +23,7 @@ from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.model import SAVOS
 from tests.conftest import write_dataset
-from tests.jobs.invariants import assert_accounted
+from tests.jobs.invariants import assert_accounted, failure_records
 from tests.jobs.outputs import engine_masks, read_masks
 from tests.s3server import SeaweedS3
 
@@ -97,7 +97,7 @@ def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_p
         time.sleep(3)  # let Ray end the orphaned actor
         done_before = _done(out, videos)
         assert 1 <= done_before < len(videos), "the kill did not land mid-run: the test proved nothing"
-        assert main(args) == 0
+        assert main(args) == 0, failure_records(out)
     finally:
         ray.shutdown()
     runs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "_runs").iterdir()]
@@ -135,7 +135,8 @@ def test_a_node_lost_mid_run_the_job_completes(corpus, tmp_path: Path) -> None:
     try:
         thread = _when(lambda: _done(out, videos) >= 1, remove_busiest)
         args = ["--input", str(root), "--output", out, "--checkpoint", str(checkpoint)]
-        assert main([*args, "--num-actors", "2", "--gpus-per-actor", "1", "--cpus-per-actor", "0.5"]) == 0
+        args += ["--num-actors", "2", "--gpus-per-actor", "1", "--cpus-per-actor", "0.5"]
+        assert main(args) == 0, failure_records(out)
         thread.join()
     finally:
         ray.shutdown()
@@ -184,7 +185,7 @@ def test_storage_outage_is_retried_and_the_run_completes(corpus, own_s3: Seaweed
 
     thread = _when(lambda: _done(out, videos) >= 1, outage_of_a_few_seconds)
     args = ["--input", "s3://corpus/davis", "--output", out, "--checkpoint", "s3://corpus/tiny.pt"]
-    assert main([*args, "--num-actors", "2"]) == 0
+    assert main([*args, "--num-actors", "2"]) == 0, failure_records(out)
     thread.join()
     assert outage, "the server was never stopped"
     assert outage[0] < len(videos), "the outage came after the run: the test proved nothing"
