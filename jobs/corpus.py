@@ -26,7 +26,7 @@ import fsspec
 from savos.data.errors import InputError
 from savos.data.frames import VIDEO_SUFFIXES
 
-from .storage import iter_dir, join, resolve, unstrip
+from .storage import isdir, iter_dir, join, resolve, resumable, unstrip
 
 LAYOUTS = ("auto", "davis", "videos", "manifest")
 MANIFEST_SUFFIXES = (".parquet", ".csv", ".jsonl")
@@ -64,16 +64,16 @@ def discover(uri: str, layout: str = "auto") -> Iterator[VideoTask]:
     fs, root = resolve(uri)
     if layout == "manifest" or (layout == "auto" and root.endswith(MANIFEST_SUFFIXES)):
         return _manifest(uri)
-    if not fs.isdir(root):
+    if not isdir(fs, root):
         raise InputError(uri, "corpus folder not found")
-    if layout == "davis" or (layout == "auto" and fs.isdir(join(fs, root, "JPEGImages"))):
+    if layout == "davis" or (layout == "auto" and isdir(fs, join(fs, root, "JPEGImages"))):
         return _davis(fs, root)
     return _videos(fs, root)
 
 
 def _layout_dir(fs: fsspec.AbstractFileSystem, root: str, kind: str) -> str:
     davis = join(fs, root, kind, "480p")
-    return davis if fs.isdir(davis) else join(fs, root, kind)
+    return davis if isdir(fs, davis) else join(fs, root, kind)
 
 
 def _davis(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
@@ -106,8 +106,15 @@ def _manifest(uri: str) -> Iterator[VideoTask]:
 
 
 def _manifest_rows(uri: str) -> Iterator[dict[str, Any]]:
-    """Rows of a manifest, streamed (Parquet by row group, CSV in blocks, JSONL by line)."""
+    """Rows of a manifest, streamed (Parquet by row group, CSV in blocks, JSONL by line); read on where it broke off
+    when storage fails for a moment."""
     fs, path = resolve(uri)
+    if not path.endswith(MANIFEST_SUFFIXES):
+        raise InputError(uri, f"manifest must end in one of {', '.join(MANIFEST_SUFFIXES)}")
+    yield from resumable(lambda: _read_manifest(fs, path), f"read {uri}")
+
+
+def _read_manifest(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[dict[str, Any]]:
     if path.endswith(".jsonl"):
         with fs.open(path, "rt") as f:
             for line in f:
@@ -119,11 +126,9 @@ def _manifest_rows(uri: str) -> Iterator[dict[str, Any]]:
         with fs.open(path, "rb") as f:
             for batch in pacsv.open_csv(f):
                 yield from batch.to_pylist()
-    elif path.endswith(".parquet"):
+    else:
         import pyarrow.parquet as pq
 
         with fs.open(path, "rb") as f:
             for batch in pq.ParquetFile(f).iter_batches():
                 yield from batch.to_pylist()
-    else:
-        raise InputError(uri, f"manifest must end in one of {', '.join(MANIFEST_SUFFIXES)}")

@@ -22,7 +22,7 @@ from savos.data.errors import InputError
 from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, NamedFrames, VideoFile
 
 from .corpus import VideoTask
-from .storage import exists, iter_dir, resolve, with_retries
+from .storage import exists, isdir, iter_dir, resolve, with_retries
 
 
 class RemoteFrameFolder(NamedFrames):
@@ -85,7 +85,7 @@ def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dic
     """``{frame_idx: ids}``: one first-frame mask file, or a folder of masks named after their frames."""
     fs, path = resolve(task.masks)
     uri = task.masks
-    if not path.lower().endswith(".png") and not fs.isdir(path):
+    if not path.lower().endswith(".png") and not isdir(fs, path):
         path, uri = f"{path}.png", f"{uri.rstrip('/')}.png"  # ROOT/<video> with no such folder: ROOT/<video>.png
     if isinstance(fs, LocalFileSystem):
         return first_frame_annotation(path, frames) if path.endswith(".png") else sparse_annotations(path, frames)

@@ -81,39 +81,65 @@ def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iter
 
 
 def _iter_s3(fs: Any, path: str, page: int) -> Iterator[tuple[str, bool]]:
+    """One ``list_objects_v2`` request a page, each retried on its own: a continuation token names where the next
+    page starts, so an outage in the middle of a long listing loses nothing and repeats nothing."""
     bucket, key, _ = fs.split_path(path)
-    entries = fs._iterdir(bucket, prefix=f"{key.rstrip('/')}/" if key else "", delimiter="/")
-
-    async def take() -> list[dict[str, Any]]:
-        out = []
-        for _ in range(page):
-            try:
-                out.append(await entries.__anext__())
-            except StopAsyncIteration:
-                break
-        return out
-
-    while batch := fsspec.asyn.sync(fs.loop, take):
+    prefix = f"{key.rstrip('/')}/" if key else ""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": page, **fs.req_kw}
+    while True:
+        reply = with_retries(
+            lambda: fsspec.asyn.sync(fs.loop, fs._call_s3, "list_objects_v2", **request), f"list {path}"
+        )
         # Within a page S3 returns sub-folders before files; each is in name order across pages.
-        yield from ((e["name"].rstrip("/"), e["type"] == "directory") for e in batch)
+        yield from ((f"{bucket}/{p['Prefix'].rstrip('/')}", True) for p in reply.get("CommonPrefixes", []))
+        yield from ((f"{bucket}/{c['Key']}", False) for c in reply.get("Contents", []) if c["Key"] != prefix)
+        if not reply.get("IsTruncated"):
+            return
+        request["ContinuationToken"] = reply["NextContinuationToken"]
 
 
 def with_retries(action: Callable[[], T], what: str) -> T:
     """Run ``action``; on a transient error wait (exponential backoff with jitter) and try again, up to
     :data:`RETRY_ATTEMPTS` tries in all."""
-    attempts, base_delay = RETRY_ATTEMPTS, RETRY_BASE_DELAY
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
         try:
             return action()
         except Exception as err:
-            if not is_transient(err) or attempt >= attempts:
-                raise
-            delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
-            logger.warning(
-                "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(err).__name__, err, attempt, attempts - 1, delay
-            )
-            time.sleep(delay)
+            _wait_or_raise(err, attempt, what)
     raise AssertionError("unreachable")
+
+
+def resumable(open_items: Callable[[], Iterator[T]], what: str) -> Iterator[T]:
+    """The items of a stream read from storage (a manifest, line by line or batch by batch); when a transient error
+    breaks it off, it is opened again after a backoff and the items already yielded are skipped. The retry budget
+    counts failures in a row: each item read starts it afresh."""
+    yielded, failures = 0, 0
+    while True:
+        try:
+            for index, item in enumerate(open_items()):
+                if index >= yielded:
+                    yield item
+                    yielded, failures = yielded + 1, 0
+            return
+        except Exception as err:
+            failures += 1
+            _wait_or_raise(err, failures, what)
+
+
+def _wait_or_raise(err: Exception, attempt: int, what: str) -> None:
+    """After failed try number ``attempt``: re-raise ``err`` if it is permanent or the budget is spent, else wait."""
+    if not is_transient(err) or attempt >= RETRY_ATTEMPTS:
+        raise err
+    delay = RETRY_BASE_DELAY * 2 ** (attempt - 1) * (1 + random.random())
+    logger.warning(
+        "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(err).__name__, err, attempt, RETRY_ATTEMPTS - 1, delay
+    )
+    time.sleep(delay)
+
+
+def isdir(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """Whether ``path`` is a folder, with retries (s3fs answers a listing request, which may fail like any other)."""
+    return bool(with_retries(lambda: fs.isdir(path), f"check {path}"))
 
 
 def exists(fs: fsspec.AbstractFileSystem, path: str) -> bool:

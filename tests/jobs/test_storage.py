@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import errno
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import s3fs
 
-from jobs.storage import is_transient, iter_dir, put_atomic, read_bytes, resolve, with_retries
+from jobs.corpus import VideoTask, discover
+from jobs.remote import load_annotations, open_video
+from jobs.storage import is_transient, iter_dir, put_atomic, read_bytes, resolve, resumable, with_retries
+from savos.data.synthetic import make_video
+from tests.conftest import write_dataset
 from tests.s3server import SeaweedS3
 
 
@@ -90,3 +98,101 @@ def test_local_listing_in_name_order(tmp_path: Path) -> None:
     (tmp_path / "a.mp4").write_bytes(b"")
     fs, root = resolve(str(tmp_path))
     assert [(Path(p).name, d) for p, d in iter_dir(fs, root)] == [("a.mp4", False), ("b", True), ("c", True)]
+
+
+def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jobs.storage.time.sleep", lambda _: None)
+    monkeypatch.setattr("jobs.storage.RETRY_ATTEMPTS", 2)  # one retry a break: rows read in between renew it
+    breaks = {1: 4, 2: 7}  # the first read breaks off at row 4, the second further on
+    opened = []
+
+    def rows() -> Iterator[int]:
+        opened.append(1)
+        for row in range(10):
+            if row == breaks.get(len(opened)):
+                raise ConnectionError("reset by peer")
+            yield row
+
+    assert list(resumable(rows, "rows")) == list(range(10))
+    assert len(opened) == 3
+
+    def bad_data() -> Iterator[int]:
+        yield 0
+        raise ValueError("not JSON")
+
+    with pytest.raises(ValueError, match="not JSON"):
+        list(resumable(bad_data, "rows"))
+
+
+@pytest.fixture
+def stoppable_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SeaweedS3]:
+    """An S3 server of the test's own, to stop and start again."""
+    server = SeaweedS3(tmp_path / "s3")
+    server.start()
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    # botocore retries a refused connection a few times by itself, for a random few seconds: without that, an
+    # outage of a second proves that the job's own retries carry it, every time.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem (nor its cached listings) of another endpoint
+    yield server
+    server.stop()
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def _outage(server: SeaweedS3, seconds: float = 1.0) -> threading.Thread:
+    """Stop the server now; start it again (with all it held) in a while, from another thread."""
+    server.stop(grace=0)
+
+    def restart() -> None:
+        time.sleep(seconds)
+        server.start()
+
+    thread = threading.Thread(target=restart, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_a_listing_broken_off_by_an_outage_goes_on_where_it_stopped(stoppable_s3: SeaweedS3) -> None:
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir("listing")
+    names = [f"v{i:03d}" for i in range(12)]
+    for name in names:
+        fs.pipe_file(f"listing/root/{name}/00000.jpg", b"x")
+    entries = iter_dir(fs, "listing/root", page=4)
+    first = [next(entries) for _ in range(4)]  # the first page, and no more
+    restart = _outage(stoppable_s3)
+    rest = list(entries)
+    restart.join()
+    assert [path for path, _ in first + rest] == [f"listing/root/{n}" for n in names]
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: SeaweedS3, tmp_path: Path) -> None:
+    """What a worker reads when a video starts: the corpus layout, the video's frame list, its masks folder."""
+    video = make_video(4, num_objects=2, seed=0)
+    root = write_dataset(tmp_path / "corpus", {"v0": video}, every=2)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir("corpus")
+    fs.put(f"{root}/", "corpus/davis/", recursive=True)
+    s3, _ = resolve("s3://corpus")
+
+    def outage() -> threading.Thread:
+        s3.invalidate_cache()  # what was listed before is asked again
+        return _outage(stoppable_s3)
+
+    restarts = [outage()]
+    (task,) = discover("s3://corpus/davis")
+    restarts.append(outage())
+    frames = open_video(task, tmp_path)
+    restarts.append(outage())
+    annotations = load_annotations(task, frames, tmp_path)
+    for restart in restarts:
+        restart.join()
+    assert task == VideoTask("v0", "s3://corpus/davis/JPEGImages/480p/v0", "s3://corpus/davis/Annotations/480p/v0")
+    assert sorted(annotations) == [0, 2]
+    for t, ids in annotations.items():
+        np.testing.assert_array_equal(ids, video.masks[t])
