@@ -154,6 +154,7 @@ def own_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     server.start()
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no botocore retries: the job's own must carry every outage
     s3fs.S3FileSystem.clear_instance_cache()  # s3fs keeps filesystems made with the session server's endpoint
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield server
