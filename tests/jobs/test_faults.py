@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,7 +95,7 @@ def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_p
         finally:
             driver.send_signal(signal.SIGKILL)  # no goodbye, no summary
             driver.wait()
-        time.sleep(3)  # let Ray end the orphaned actor
+        _wait_until_no_actor_lives(ray)  # the orphaned actor might write one more video otherwise
         done_before = _done(out, videos)
         assert 1 <= done_before < len(videos), "the kill did not land mid-run: the test proved nothing"
         assert main(args) == 0, failure_records(out)
@@ -103,6 +104,17 @@ def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_p
     runs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "_runs").iterdir()]
     assert [r["videos_done"] for r in runs] == [len(videos) - done_before]  # the killed run wrote no summary
     _assert_undisturbed(out, root, checkpoint, videos)
+
+
+def _wait_until_no_actor_lives(ray: Any, timeout: float = 60) -> None:
+    """Until Ray has ended every actor of the cluster (its GCS table: the state API needs the dashboard)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        table = ray._private.state.state.actor_table(None)
+        if all(actor["State"] == "DEAD" for actor in table.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"actors still alive {timeout}s after their driver was killed")
 
 
 def test_a_node_lost_mid_run_the_job_completes(corpus, tmp_path: Path) -> None:
