@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import fsspec
 import fsspec.asyn
+import s3fs
 from fsspec.implementations.local import LocalFileSystem
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,11 @@ def unstrip(fs: fsspec.AbstractFileSystem, path: str) -> str:
 def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iterator[tuple[str, bool]]:
     """``(path, is_dir)`` of the entries of one folder, in name order, without holding the whole listing.
 
-    S3 lists in pages of up to 1000 keys in byte order, so s3fs's page iterator streams it. Other filesystems have no
-    streaming listing in fsspec; they are listed at once (names only), which a local disk or GCS folder of a million
-    videos can afford, and a manifest avoids altogether.
+    S3 lists in pages of up to 1000 keys in byte order, so a listing is streamed a page (one request) at a time.
+    Other filesystems have no streaming listing in fsspec; they are listed at once (names only), which a local disk
+    or GCS folder of a million videos can afford, and a manifest avoids altogether.
     """
-    if hasattr(fs, "_iterdir") and hasattr(fs, "split_path"):  # s3fs
+    if isinstance(fs, s3fs.S3FileSystem):
         yield from _iter_s3(fs, path, page)
         return
     entries = with_retries(lambda: fs.ls(path, detail=True), f"list {path}")
@@ -80,7 +81,7 @@ def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iter
         yield entry["name"].rstrip(fs.sep), entry["type"] == "directory"
 
 
-def _iter_s3(fs: Any, path: str, page: int) -> Iterator[tuple[str, bool]]:
+def _iter_s3(fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str, bool]]:
     """One ``list_objects_v2`` request a page, each retried on its own: a continuation token names where the next
     page starts, so an outage in the middle of a long listing loses nothing and repeats nothing."""
     bucket, key, _ = fs.split_path(path)
