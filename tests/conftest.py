@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import s3fs
 import torch
 from PIL import Image
 
@@ -80,3 +81,19 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture
+def stoppable_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SeaweedS3]:
+    """An S3 server of the test's own, to stop and start again."""
+    server = SeaweedS3(tmp_path / "s3")
+    server.start()
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    # botocore retries a refused connection a few times by itself, for a random few seconds: without that, an
+    # outage of a second proves that the job's own retries carry it, every time.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem (nor its cached listings) of another endpoint
+    yield server
+    server.stop()
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,20 +159,13 @@ def test_a_node_lost_mid_run_the_job_completes(corpus, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def own_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """An S3 server of this test's own (it gets stopped), and a Ray that reads its endpoint from the environment."""
+def own_s3(stoppable_s3: SeaweedS3) -> Iterator[SeaweedS3]:
+    """An S3 server of this test's own (it gets stopped), and a Ray whose workers read its endpoint from the
+    environment."""
     ray = pytest.importorskip("ray")
-    server = SeaweedS3(tmp_path / "s3")
-    server.start()
-    for key, value in server.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no botocore retries: the job's own must carry every outage
-    s3fs.S3FileSystem.clear_instance_cache()  # s3fs keeps filesystems made with the session server's endpoint
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield server
+    yield stoppable_s3
     ray.shutdown()
-    server.stop()
-    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _upload(root: Path, checkpoint: Path) -> s3fs.S3FileSystem:

@@ -124,22 +124,6 @@ def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.Monkey
         list(resumable(bad_data, "rows"))
 
 
-@pytest.fixture
-def stoppable_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SeaweedS3]:
-    """An S3 server of the test's own, to stop and start again."""
-    server = SeaweedS3(tmp_path / "s3")
-    server.start()
-    for key, value in server.env.items():
-        monkeypatch.setenv(key, value)
-    # botocore retries a refused connection a few times by itself, for a random few seconds: without that, an
-    # outage of a second proves that the job's own retries carry it, every time.
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem (nor its cached listings) of another endpoint
-    yield server
-    server.stop()
-    s3fs.S3FileSystem.clear_instance_cache()
-
-
 def _outage(server: SeaweedS3, seconds: float = 1.0) -> threading.Thread:
     """Stop the server now; start it again (with all it held) in a while, from another thread."""
     server.stop(grace=0)
