@@ -164,18 +164,21 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
     fs.put(f"{root}/", "corpus/davis/", recursive=True)
     s3, _ = resolve("s3://corpus")
 
-    def outage() -> threading.Thread:
-        s3.invalidate_cache()  # what was listed before is asked again
-        return _outage(stoppable_s3)
+    restarts: list[threading.Thread] = []
 
-    restarts = [outage()]
+    def outage() -> None:
+        for restart in restarts:  # the last outage over: the server wholly up (a call may succeed before that)
+            restart.join()
+        s3.invalidate_cache()  # what was listed before is asked again
+        restarts.append(_outage(stoppable_s3))
+
+    outage()
     (task,) = discover("s3://corpus/davis")
-    restarts.append(outage())
+    outage()
     frames = open_video(task, tmp_path)
-    restarts.append(outage())
+    outage()
     annotations = load_annotations(task, frames, tmp_path)
-    for restart in restarts:
-        restart.join()
+    restarts[-1].join()
     assert task == VideoTask("v0", "s3://corpus/davis/JPEGImages/480p/v0", "s3://corpus/davis/Annotations/480p/v0")
     assert sorted(annotations) == [0, 2]
     for t, ids in annotations.items():
