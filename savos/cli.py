@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_run_bench)
 
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
-    info.add_argument("--backbone", default="resnet50", help="resnet50 or efficientnet_lite0")
+    info.add_argument("--backbone", default="resnet50", help="resnet50, efficientnet_lite0 or efficientnet_lite2")
     info.add_argument("--checkpoint", type=Path, help="describe this checkpoint instead")
     info.set_defaults(run=_run_info)
     return parser
@@ -205,7 +205,7 @@ def _add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     train = commands.add_parser("train", help="train a SAVOS model on a DAVIS / YouTube-VOS root")
     train.add_argument("--data", type=Path, required=True, help="dataset root (JPEGImages/, Annotations/)")
     train.add_argument("--out", type=Path, required=True, help="run folder (resumed when it holds a run)")
-    train.add_argument("--backbone", default=d.model.backbone, help="efficientnet_lite0 or resnet50")
+    train.add_argument("--backbone", default=d.model.backbone, help="efficientnet_lite0, _lite2 or resnet50")
     train.add_argument("--decoder-channels", type=int, default=d.model.decoder_channels)
     train.add_argument("--dev", default=",".join(d.dev_sequences), help="held-out sequences, comma-separated")
     train.add_argument("--steps", type=int, default=d.steps)

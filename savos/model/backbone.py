@@ -7,6 +7,7 @@ shared by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import timm
 import torch
@@ -81,15 +82,21 @@ class ResNet50Encoder(Encoder):
         return EncoderFeatures(res2=res2, res3=res3, res4=res4, top=self.layer4(res4))
 
 
-class EfficientNetLite0Encoder(Encoder):
-    """timm ``tf_efficientnet_lite0`` feature pyramid (strides 4, 8, 16, 32), stem widened to RGB + mask."""
+class EfficientNetLiteEncoder(Encoder):
+    """timm ``tf_efficientnet_<variant>`` feature pyramid (strides 4, 8, 16, 32), stem widened to RGB + mask."""
 
-    channels = (24, 40, 112, 320)
+    CHANNELS: ClassVar[dict[str, tuple[int, int, int, int]]] = {
+        "lite0": (24, 40, 112, 320),
+        "lite2": (24, 48, 120, 352),
+    }
 
-    def __init__(self, rgb_state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(self, variant: str = "lite0", rgb_state_dict: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
+        if variant not in self.CHANNELS:
+            raise ValueError(f"unknown efficientnet variant {variant!r}; choose one of {sorted(self.CHANNELS)}")
+        self.channels = self.CHANNELS[variant]
         self.body = timm.create_model(
-            "tf_efficientnet_lite0", pretrained=False, features_only=True, out_indices=(1, 2, 3, 4)
+            f"tf_efficientnet_{variant}", pretrained=False, features_only=True, out_indices=(1, 2, 3, 4)
         )
         if rgb_state_dict is not None:
             own = self.body.state_dict()

