@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +22,22 @@ from .masks import read_mask
 
 # The development split of ../shared/data/davis2016-train: held out from training, used for dev J&F.
 DAVIS2016_DEV = ("bear", "dog-agility", "flamingo", "kite-walk", "swing")
+
+
+class AnnotatedVideo(Protocol):
+    """What training reads of a video: its frames and the ground truth of its annotated ones."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def annotated(self) -> list[int]: ...
+
+    def image(self, frame_idx: int) -> np.ndarray: ...
+
+    def labels(self, frame_idx: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,20 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..model import SAVOS
+from ..model.backbone import EncoderFeatures
 from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
+from ..quality import OnlineAdaptation
 from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16, retain_heap
 from .graphs import GraphedStep
 from .passes import CPU_PASS_PIXELS, CUDA_PASS_PIXELS, passes, rows_per_pass
 from .prefetch import prefetch
 from .readback import Readback
-from .state import FrameInput, VideoState
+from .state import FrameInput, VideoState, View
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
 CHANNELS_LAST_BACKBONES = {"resnet50"}  # on CUDA; on the CPU channels_last is faster for both backbones
@@ -82,6 +85,8 @@ class Predictor:
         fold_batch_norms: bool = True,
         cuda_graphs: bool | None = None,
         max_pass_pixels: int | None = None,
+        flip: bool = False,
+        online: OnlineAdaptation | None = None,
     ) -> None:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {list(scales)}")
@@ -93,7 +98,15 @@ class Predictor:
             _fold(model)
         self.model = model.to(self.device).eval()
         self.scales = tuple(float(s) for s in scales)
+        # Every scale is seen as is and, with ``flip``, mirrored too; the probabilities are averaged over views.
+        self.flip = flip
+        self.views: tuple[View, ...] = tuple((s, False) for s in self.scales) + (
+            tuple((s, True) for s in self.scales) if flip else ()
+        )
         self.dtype = compute_dtype(precision, self.device)
+        self.online = online
+        # Online adaptation trains an fp32 copy of this decoder per video (the model's may be stored in bf16).
+        self._adaptable_decoder = copy.deepcopy(self.model.decoder()).float() if online is not None else None
         self.prefetch_frames = prefetch_frames
         # Frames above this many pixels go through the network downscaled (all scales shrink alike); the
         # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
@@ -272,8 +285,10 @@ class Predictor:
         elif tracked:  # rows gathered by Python index: an index tensor's upload would wait for the GPU
             assert state.guidance is not None
             step.guidance = torch.stack([state.guidance[i] for i in tracked])
-            step.reference = {scale: torch.stack([ref[i] for i in tracked]) for scale, ref in state.reference.items()}
+            step.reference = {view: torch.stack([ref[i] for i in tracked]) for view, ref in state.reference.items()}
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
+        if new_ids and self.online is not None and state.decoder is None:
+            state.decoder = self._adapt(image, prompts)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
             state.obj_ids.extend(new_ids)
@@ -313,24 +328,29 @@ class Predictor:
             group = [steps[i] for i in members]
             counts = [len(s.tracked) for s in group]
             total = torch.zeros((sum(counts), *size), device=self.device)
-            for scale in self.scales:
+            for view in self.views:
+                scale, flipped = view
                 net = scale * self._budget(group[0].image)
-                images = [_rescale(s.image, net) for s in group]
+                images = [_mirror(_rescale(s.image, net), flipped) for s in group]
                 per_pass = rows_per_pass(self.max_pass_pixels, *images[0].shape[-2:])
                 for first, pieces in passes(counts, per_pass):
                     img = torch.cat([images[i].expand(hi - lo, -1, -1, -1) for i, lo, hi in pieces])
                     guide = _rescale(torch.cat([_guidance(group[i])[lo:hi] for i, lo, hi in pieces]), net)
-                    reference = torch.cat([group[i].reference[scale][lo:hi] for i, lo, hi in pieces])
-                    img, guide = self._layout(img), self._layout(guide)
+                    reference = torch.cat([group[i].reference[view][lo:hi] for i, lo, hi in pieces])
+                    img, guide = self._layout(img), self._layout(_mirror(guide, flipped))
+                    decoders = [(group[i].state.decoder, hi - lo) for i, lo, hi in pieces]
                     with self._autocast():
-                        logits = self._network(reference, img, guide)
+                        if any(decoder is not None for decoder, _ in decoders):
+                            logits = self._per_video_logits(reference, img, guide, decoders)
+                        else:
+                            logits = self._network(reference, img, guide)
                     probs = torch.softmax(logits.float(), dim=1)[:, 1:]
                     probs = F.interpolate(probs, scale_factor=4, mode="bilinear", align_corners=False)
-                    probs = probs[..., : img.shape[-2], : img.shape[-1]]
+                    probs = _mirror(probs[..., : img.shape[-2], : img.shape[-1]], flipped)
                     if probs.shape[-2:] != size:
                         probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
                     total[first : first + len(probs)] += probs[:, 0]
-            total /= len(self.scales)
+            total /= len(self.views)
             for i, part in zip(members, total.split(counts), strict=True):
                 results[i] = part
         return [r for r in results if r is not None]
@@ -339,23 +359,65 @@ class Predictor:
         target = self.model.encode_target(image, guidance)
         return self.model.decode(reference, target, (image.shape[-2], image.shape[-1]))
 
+    def _per_video_logits(
+        self,
+        reference: torch.Tensor,
+        image: torch.Tensor,
+        guidance: torch.Tensor,
+        decoders: list[tuple[nn.Module | None, int]],
+    ) -> torch.Tensor:
+        """Like the network step, with each video's rows (``decoders``: its decoder and row count, in row
+        order; None is the model's own) decoded by that video's decoder. The encoder runs once for all rows."""
+        target = self.model.encode_target(image, guidance)
+        size = (image.shape[-2], image.shape[-1])
+        logits, row = [], 0
+        for decoder, rows in decoders:
+            part = EncoderFeatures(
+                *(getattr(target, level)[row : row + rows] for level in ("res2", "res3", "res4", "top"))
+            )
+            logits.append((decoder or self.model.decoder())(reference[row : row + rows], part, size))
+            row += rows
+        return torch.cat(logits)
+
+    def _adapt(self, image: torch.Tensor, prompts: dict[int, torch.Tensor]) -> nn.Module:
+        """A decoder fine-tuned on this annotated frame (:mod:`savos.train.online`), in the network's precision.
+
+        It trains at the size the network sees the frame (the pixel budget applied), on the frame's objects.
+        """
+        from ..train.online import adapt_decoder
+
+        assert self.online is not None
+        assert self._adaptable_decoder is not None
+        net = _rescale(image, self._budget(image))
+        frame = net[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
+        labels = np.zeros(frame.shape[:2], dtype=np.uint8)
+        for slot, oid in enumerate(sorted(prompts), start=1):
+            mask = _rescale(prompts[oid][None, None], self._budget(image))[0, 0] > 0.5
+            labels[mask.cpu().numpy()] = min(slot, 254)
+        decoder = adapt_decoder(
+            self.model, self._adaptable_decoder, frame, labels, self.online, autocast=self._autocast
+        )
+        decoder = decoder.to(next(self.model.decoder().parameters()).dtype)
+        return decoder.to(memory_format=torch.channels_last) if self.channels_last else decoder
+
     def _reference_top(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model.encode_reference(image, mask)
 
     def _add_references(self, state: VideoState, image: torch.Tensor, masks: torch.Tensor) -> None:
-        """Run the reference branch once for new objects (``masks (K, H, W)``) at every scale."""
-        for scale in self.scales:
+        """Run the reference branch once for new objects (``masks (K, H, W)``) in every view."""
+        for view in self.views:
+            scale, flipped = view
             net = scale * self._budget(image)
-            img, mask = _rescale(image, net), _rescale(masks.unsqueeze(1), net)
+            img, mask = _mirror(_rescale(image, net), flipped), _mirror(_rescale(masks.unsqueeze(1), net), flipped)
             per_pass = rows_per_pass(self.max_pass_pixels, *img.shape[-2:])
-            tops = [state.reference[scale]] if scale in state.reference else []
+            tops = [state.reference[view]] if view in state.reference else []
             for low in range(0, len(masks), per_pass):
                 rows = mask[low : low + per_pass]
                 with self._autocast():
                     top = self._reference_branch(self._layout(img.expand(len(rows), -1, -1, -1)), self._layout(rows))
                 # Kept across steps: copied out of the graph's memory, which the next replay reuses.
                 tops.append(top.clone() if self.cuda_graphs else top)
-            state.reference[scale] = tops[0] if len(tops) == 1 else torch.cat(tops)
+            state.reference[view] = tops[0] if len(tops) == 1 else torch.cat(tops)
 
     def _budget(self, image: torch.Tensor) -> float:
         """The factor that brings ``image`` within :attr:`max_pixels` (1 when it is within already)."""
@@ -433,7 +495,7 @@ class _Prepared:
     prompts: dict[int, torch.Tensor]
     tracked: list[int]
     guidance: torch.Tensor | None = None
-    reference: dict[float, torch.Tensor] = field(default_factory=dict)
+    reference: dict[View, torch.Tensor] = field(default_factory=dict)
     predicted: torch.Tensor | None = None
 
 
@@ -481,6 +543,11 @@ def _pinned(frames: Iterable[FrameInput]) -> Iterator[FrameInput]:
             yield pinned
         else:
             yield frame
+
+
+def _mirror(x: torch.Tensor, flipped: bool) -> torch.Tensor:
+    """``x`` mirrored left-right when ``flipped`` (its own inverse)."""
+    return x.flip(-1) if flipped else x
 
 
 def _rescale(x: torch.Tensor, scale: float) -> torch.Tensor:

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 # A frame: (H, W, 3) uint8 RGB, as a numpy array or a torch tensor (pinned host memory, or already on the
 # device, e.g. decoded there).
 FrameInput = np.ndarray | torch.Tensor
+# How the network sees a frame: at a scale of the frame (times the pixel budget), mirrored left-right or not.
+View = tuple[float, bool]
 
 
 @dataclass
@@ -26,12 +29,14 @@ class VideoState:
     prompts: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
     """frame_idx -> obj_id -> ``(H, W)`` bool mask, for frames not reached yet."""
     obj_ids: list[int] = field(default_factory=list)
-    reference: dict[float, torch.Tensor] = field(default_factory=dict)
-    """scale -> reference-branch top features ``(M, C5, h, w)``, computed once per object."""
+    reference: dict[View, torch.Tensor] = field(default_factory=dict)
+    """(scale, flipped) -> reference-branch top features ``(M, C5, h, w)``, computed once per object."""
     guidance: torch.Tensor | None = None
     """Aggregated probabilities of the previous frame ``(M, 1, H, W)``: the target branch's mask input."""
     size: tuple[int, int] | None = None
     next_frame_idx: int = 0
+    decoder: nn.Module | None = None
+    """This video's online-adapted decoder (:mod:`savos.train.online`); None: the model's own."""
 
     def obj_idx(self, obj_id: int) -> int:
         return self.obj_ids.index(obj_id)
@@ -39,5 +44,7 @@ class VideoState:
     def retained_bytes(self) -> int:
         """Bytes held in tensors and pending prompt masks (what a long video must not make grow)."""
         tensors = list(self.reference.values()) + ([self.guidance] if self.guidance is not None else [])
+        if self.decoder is not None:
+            tensors += list(self.decoder.parameters())
         held = sum(t.numel() * t.element_size() for t in tensors)
         return held + sum(m.nbytes for masks in self.prompts.values() for m in masks.values())

@@ -21,6 +21,27 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
 
 
+class Decoder(nn.Module):
+    """Everything after the encoder: the global convolution block on both branches' top features, the three
+    attention modules and the head. :meth:`SAVOS.decoder` views a network's own modules this way; a deep copy
+    of that view is a decoder of its own (a video's online-adapted weights) over the same encoder."""
+
+    def __init__(
+        self,
+        gcb: GlobalConvBlock,
+        att4: AttentionModule,
+        att3: AttentionModule,
+        att2: AttentionModule,
+        head: nn.Conv2d,
+    ) -> None:
+        super().__init__()
+        self.gcb, self.att4, self.att3, self.att2, self.head = gcb, att4, att3, att2, head
+
+    def forward(self, reference_top: torch.Tensor, target: EncoderFeatures, size: tuple[int, int]) -> torch.Tensor:
+        """Logits ``(N, 2, ceil(H/4), ceil(W/4))`` for an unpadded input of ``size = (H, W)``."""
+        return _decode(self, reference_top, target, size)
+
+
 class SAVOS(nn.Module):
     """Mask propagation from a reference frame (frame 0 + its mask) to a target frame (+ previous probabilities).
 
@@ -67,14 +88,13 @@ class SAVOS(nn.Module):
         """Target branch: current frame with the previous frame's (soft) probability map of the object."""
         return self._encode(image, guidance)
 
+    def decoder(self) -> Decoder:
+        """This network's decoder modules (shared, not copied) as one module."""
+        return Decoder(self.gcb, self.att4, self.att3, self.att2, self.head)
+
     def decode(self, reference_top: torch.Tensor, target: EncoderFeatures, size: tuple[int, int]) -> torch.Tensor:
         """Logits ``(N, 2, ceil(H/4), ceil(W/4))`` for an unpadded input of ``size = (H, W)``."""
-        x = self.gcb(torch.cat([reference_top, target.top], dim=1))
-        x = self.att4(target.res4, x)
-        x = self.att3(target.res3, x)
-        x = self.att2(target.res2, x)
-        logits = self.head(x)
-        return logits[..., : math.ceil(size[0] / 4), : math.ceil(size[1] / 4)]
+        return _decode(self, reference_top, target, size)
 
     def forward(
         self,
@@ -86,3 +106,14 @@ class SAVOS(nn.Module):
         """Both branches and the decoder in one call (training). Returns logits at 1/4 of the input size."""
         reference_top = self.encode_reference(reference_image, reference_mask)
         return self.decode(reference_top, self.encode_target(image, guidance), (image.shape[-2], image.shape[-1]))
+
+
+def _decode(
+    parts: Decoder | SAVOS, reference_top: torch.Tensor, target: EncoderFeatures, size: tuple[int, int]
+) -> torch.Tensor:
+    x = parts.gcb(torch.cat([reference_top, target.top], dim=1))
+    x = parts.att4(target.res4, x)
+    x = parts.att3(target.res3, x)
+    x = parts.att2(target.res2, x)
+    logits = parts.head(x)
+    return logits[..., : math.ceil(size[0] / 4), : math.ceil(size[1] / 4)]

@@ -12,7 +12,7 @@ function of ``(seed, step)`` and a resumed run sees exactly the data it would ha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -21,7 +21,7 @@ import numpy as np
 from ..data.composite import paste_objects
 from ..data.lucid import lucid_clip
 from ..data.simulate import deform_mask, simulated_clip
-from ..data.vos import Sequence
+from ..data.vos import AnnotatedVideo
 
 SOURCES = ("video", "composite", "simulated", "lucid")
 DEFAULT_MIX = {"video": 0.5, "composite": 0.2, "simulated": 0.15, "lucid": 0.15}
@@ -52,7 +52,7 @@ class ClipSampler:
 
     def __init__(
         self,
-        sequences: list[Sequence],
+        sequences: Sequence[AnnotatedVideo],
         *,
         size: tuple[int, int] = (256, 448),
         length: int = 3,

@@ -9,13 +9,14 @@ aggregated probabilities, detached, guide the next target frame: the model learn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..inference.aggregate import EPS, soft_aggregate
-from ..model import SAVOS
+from ..model.backbone import EncoderFeatures
 from .clips import Clip
 
 
@@ -68,7 +69,17 @@ def collate(clips: list[Clip]) -> ClipBatch:
     )
 
 
-def clip_loss(model: SAVOS, batch: ClipBatch) -> torch.Tensor:
+class Propagator(Protocol):
+    """The network's three steps (:class:`~savos.model.SAVOS` has them)."""
+
+    def encode_reference(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_target(self, image: torch.Tensor, guidance: torch.Tensor) -> EncoderFeatures: ...
+
+    def decode(self, reference_top: torch.Tensor, target: EncoderFeatures, size: tuple[int, int]) -> torch.Tensor: ...
+
+
+def clip_loss(model: Propagator, batch: ClipBatch) -> torch.Tensor:
     """Mean over clips and target frames of NLL(aggregated probabilities) + soft IoU loss."""
     reference_top = model.encode_reference(batch.reference_images, batch.reference_masks)
     guidance = batch.first_guidance

@@ -1,0 +1,103 @@
+"""Quality presets: named sets of test-time options, each measured as a whole on the dev split (MODEL_CARD.md).
+
+Effects do not simply add (multi-scale helps large objects and loses small ones; online adaptation changes
+which scales help), so a preset is what was measured together, not a sum of options.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+# Clip sources that need only the annotated frame (video and composite clips need other frames).
+STILL_SOURCES = ("simulated", "lucid")
+# The encoder's stride: a smaller crop has no top-level features.
+_MIN_CROP = 32
+
+
+@dataclass(frozen=True)
+class OnlineAdaptation:
+    """How a video's decoder is fine-tuned on its annotated frame (``steps`` optimiser steps of AdamW)."""
+
+    steps: int = 30
+    lr: float = 1e-5
+    batch_size: int = 2
+    clip_length: int = 2
+    # Crop (H, W) for a landscape frame (swapped for a portrait one), at the size the network sees the frame.
+    crop: tuple[int, int] = (384, 640)
+    mix: tuple[tuple[str, float], ...] = (("simulated", 0.5), ("lucid", 0.5))
+    max_objects: int = 4  # objects per training clip (a frame with more contributes a random few per clip)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.clip_length < 1 or self.max_objects < 1:
+            raise ValueError("steps, batch_size, clip_length and max_objects of online adaptation must be positive")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"online adaptation lr must be a positive number, got {self.lr}")
+        if not self.mix or any(source not in STILL_SOURCES for source, _ in self.mix):
+            raise ValueError(f"online adaptation clips come from one frame: mix of {', '.join(STILL_SOURCES)} only")
+        if min(self.crop) < _MIN_CROP:
+            raise ValueError(f"online adaptation crop must be at least {_MIN_CROP} pixels a side, got {self.crop}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mix"] = dict(self.mix)
+        return data
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Test-time options of a :class:`~savos.inference.Predictor`: ``scales``, ``flip`` and ``online``."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    online: OnlineAdaptation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what a run summary records."""
+        return {
+            "scales": list(self.scales),
+            "flip": self.flip,
+            "online": self.online.to_dict() if self.online is not None else None,
+        }
+
+    def predictor_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~savos.inference.Predictor`."""
+        return {"scales": self.scales, "flip": self.flip, "online": self.online}
+
+    def with_overrides(
+        self,
+        *,
+        scales: tuple[float, ...] | None = None,
+        flip: bool | None = None,
+        online_steps: int | None = None,
+        online_lr: float | None = None,
+    ) -> Quality:
+        """This preset with the options a user gave explicitly (None: the preset's); 0 online steps: none."""
+        quality = self
+        if scales is not None:
+            quality = replace(quality, scales=tuple(float(s) for s in scales))
+        if flip is not None:
+            quality = replace(quality, flip=flip)
+        if online_steps is not None:
+            online = None if online_steps == 0 else replace(quality.online or OnlineAdaptation(), steps=online_steps)
+            quality = replace(quality, online=online)
+        if online_lr is not None and quality.online is not None:
+            quality = replace(quality, online=replace(quality.online, lr=online_lr))
+        return quality
+
+
+# One network pass per frame; the product's default.
+FAST = Quality()
+BALANCED = Quality(flip=True)
+BEST = Quality(flip=True, online=OnlineAdaptation())
+PRESETS = {"fast": FAST, "balanced": BALANCED, "best": BEST}
+DEFAULT_QUALITY = "fast"
+
+
+def quality_preset(name: str) -> Quality:
+    """The preset called ``name`` (see :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown quality {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
