@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from savos.precision import PRECISION_CHOICES, PRECISION_HELP
+from savos.quality import DEFAULT_QUALITY, PRESETS, Quality, quality_preset
 
 from .corpus import LAYOUTS
 
@@ -24,7 +25,11 @@ class JobConfig:
     num_actors: int = 1
     gpus_per_actor: float = 1.0  # used only where the cluster has GPUs; fractions pack actors on one GPU
     cpus_per_actor: float = 1.0
-    scales: tuple[float, ...] = (1.0,)
+    quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the three options below override it
+    scales: tuple[float, ...] | None = None
+    flip: bool | None = None
+    online_steps: int | None = None  # per-video decoder fine-tuning steps on the annotated frame (0: off)
+    online_lr: float | None = None
     precision: str = "auto"
     compile: bool = False  # torch.compile the network: 15-20 s per batch size on a GPU, then about 1.6x faster
     lockstep: int = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU, where batching gains nothing)
@@ -42,6 +47,12 @@ class JobConfig:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def test_time(self) -> Quality:
+        """The quality preset with this job's explicit scales, flip and online steps."""
+        return quality_preset(self.quality).with_overrides(
+            scales=self.scales, flip=self.flip, online_steps=self.online_steps, online_lr=self.online_lr
+        )
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -57,7 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-actors", type=int, help="model replicas (default: 1)")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs per replica, fractions allowed (default: 1)")
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs per replica (default: 1)")
+    parser.add_argument(
+        "--quality",
+        choices=list(PRESETS),
+        help=f"test-time preset, see MODEL_CARD.md for each one's dev score and cost (default: {DEFAULT_QUALITY})",
+    )
     parser.add_argument("--scales", type=float, nargs="+", help="inference scales, e.g. 0.5 0.75 1.0")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, help="also run each frame mirrored")
+    parser.add_argument(
+        "--online-steps", type=int, help="fine-tune each video's decoder on its annotated frame first (0: off)"
+    )
+    parser.add_argument("--online-lr", type=float, help="learning rate of that fine-tuning (default: the preset's)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     parser.add_argument(
         "--lockstep",

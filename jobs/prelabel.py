@@ -99,11 +99,11 @@ class PrelabelActor:
         predictor = Predictor(
             model,
             device="auto",
-            scales=tuple(job.scales),
             precision=job.precision,
             max_pixels=job.max_pixels,
             max_pass_pixels=job.max_pass_pixels,
             compile=job.compile,
+            **job.test_time().predictor_options(),
         )
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 
@@ -328,7 +328,8 @@ def _summary(run_id: str, config: JobConfig, counts: dict[str, int], elapsed: fl
         "frames": counts["frames"],
         "seconds": round(elapsed, 3),
         "frames_per_second": round(counts["frames"] / elapsed, 3) if elapsed else None,
-        "config": {**config.to_dict(), "scales": list(config.scales)},
+        "config": {**config.to_dict(), "scales": list(config.scales) if config.scales is not None else None},
+        "test_time": config.test_time().to_dict(),
         "versions": {"savos": savos.__version__, "torch": torch.__version__, "ray": ray.__version__},
     }
 

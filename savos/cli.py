@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .precision import PRECISION_CHOICES, PRECISION_HELP
+from .quality import DEFAULT_QUALITY, PRESETS
 
 if TYPE_CHECKING:
     from .inference import Predictor
@@ -23,6 +24,33 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
 
+def _add_quality_options(parser: argparse.ArgumentParser) -> None:
+    """``--quality`` and the options it sets, each of which overrides the preset's when given."""
+    parser.add_argument(
+        "--quality",
+        choices=list(PRESETS),
+        default=DEFAULT_QUALITY,
+        help=f"test-time preset (MODEL_CARD.md has each one's dev score and cost; default: {DEFAULT_QUALITY})",
+    )
+    parser.add_argument("--scales", type=float, nargs="+", help="network scales, e.g. 0.5 0.75 1.0 (paper)")
+    parser.add_argument(
+        "--flip", action=argparse.BooleanOptionalAction, help="also run each frame mirrored and average"
+    )
+    parser.add_argument(
+        "--online-steps",
+        type=_non_negative_int,
+        help="fine-tune a per-video decoder on the annotated frame for this many steps first (0: off)",
+    )
+    parser.add_argument("--online-lr", type=float, help="learning rate of that fine-tuning (default: the preset's)")
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="savos", description="SAVOS video object segmentation")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -34,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--mask", type=Path, help="the first frame's mask (palette, grey ids or 0/255)")
     masks.add_argument("--masks-dir", type=Path, help="masks named after the frames they annotate")
     segment.add_argument("--out", type=Path, required=True, help="output folder for one palette PNG per frame")
-    segment.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.5 0.75 1.0 (paper)")
+    _add_quality_options(segment)
     segment.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(segment)
     segment.set_defaults(run=_run_segment)
@@ -44,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, required=True, help="output root: <seq>/<frame>.png")
     predict.add_argument("--sequences", help="comma-separated sequence names (default: all)")
     predict.add_argument("--baseline", choices=["copy", "flow"], help="a baseline instead of the model")
-    predict.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.5 0.75 1.0 (paper)")
+    _add_quality_options(predict)
     predict.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(predict)
     predict.set_defaults(run=_run_predict)
@@ -123,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--no-cuda-graphs", action="store_true", help="for --lockstep, --scaling: eager network steps on CUDA"
     )
+    bench.add_argument(
+        "--quality",
+        nargs="+",
+        choices=list(PRESETS),
+        help="instead: seconds per frame and per adaptation, and FLOPs, of these quality presets",
+    )
+    bench.add_argument(
+        "--adapt-steps", type=int, default=3, help="for --quality: adaptation steps timed, scaled to the preset's"
+    )
     bench.add_argument("--decode", action="store_true", help="also JPEG decoding, CPU against GPU")
     bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
     bench.set_defaults(run=_run_bench)
@@ -138,9 +175,14 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
     """The model of ``--checkpoint`` (or the default) behind a predictor with the command's options."""
     from .checkpoint import load_checkpoint, load_default_model
     from .inference import Predictor
+    from .quality import quality_preset
 
     model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
-    return Predictor(model, device=args.device, scales=args.scales, precision=args.precision), meta
+    quality = quality_preset(args.quality).with_overrides(
+        scales=args.scales, flip=args.flip, online_steps=args.online_steps, online_lr=args.online_lr
+    )
+    predictor = Predictor(model, device=args.device, precision=args.precision, **quality.predictor_options())
+    return predictor, meta
 
 
 def _run_segment(args: argparse.Namespace) -> int:
@@ -352,6 +394,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         results = _bench_lockstep(model, args)
     elif args.scaling:
         results = _bench_scaling(model, args)
+    elif args.quality:
+        results = _bench_quality(model, args)
     else:
         results = bench_engine(
             model, args.objects, args.frames, args.size[0], args.size[1], args.repeats, args.precision
@@ -372,6 +416,24 @@ def _run_bench(args: argparse.Namespace) -> int:
         logger.error("engine and naive path differ beyond tolerance for %s objects", unequal)
         return 1
     return 0
+
+
+def _bench_quality(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
+    from .bench.quality import bench_quality, format_quality
+    from .quality import quality_preset
+
+    results = bench_quality(
+        model,
+        {name: quality_preset(name) for name in args.quality},
+        objects=tuple(args.objects),
+        frames=args.frames,
+        size=(args.size[0], args.size[1]),
+        adapt_steps=args.adapt_steps,
+        device=args.device,
+    )
+    print(format_quality(results))
+    results["config"] = {"device": args.device, "precision": "auto"}
+    return results
 
 
 def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:

@@ -104,3 +104,26 @@ def test_scaling_report_sweeps_objects_and_sizes_and_draws_a_png(tiny_model: SAV
     assert all(row["object_frames_per_s"] > 0 for row in results["by_objects"] + results["by_resolution"])
     plot_scaling(results, tmp_path / "scaling.png", "tiny")
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quality_bench_reports_every_preset_and_counts_each_view(tiny_model: SAVOS) -> None:
+    from savos.bench.quality import bench_quality, format_quality
+    from savos.quality import OnlineAdaptation, Quality
+
+    presets = {
+        "one": Quality(),
+        "mirrored": Quality(flip=True),
+        "adapted": Quality(online=OnlineAdaptation(steps=10, crop=(32, 64), batch_size=1)),
+    }
+    results = bench_quality(tiny_model, presets, objects=(1, 2), frames=3, size=(48, 64), adapt_steps=1)
+    rows = {(r["preset"], r["objects"]): r for r in results["rows"]}
+    assert set(rows) == {(p, n) for p in presets for n in (1, 2)}
+    for n in (1, 2):
+        assert rows["mirrored", n]["gflop_per_frame"] == pytest.approx(2 * rows["one", n]["gflop_per_frame"])
+        assert rows["one", n]["adaptation_seconds"] is None
+        assert rows["adapted", n]["adaptation_seconds"] > 0
+        assert rows["adapted", n]["adaptation_gflop"] > 0
+    assert rows["one", 2]["gflop_per_frame"] == pytest.approx(2 * rows["one", 1]["gflop_per_frame"])
+    assert rows["adapted", 1]["passes_per_frame"] == 1
+    assert rows["mirrored", 1]["passes_per_frame"] == 2
+    assert format_quality(results).count("\n") == 2 + len(rows) - 1

@@ -3,6 +3,7 @@
 - :mod:`.engine`: the engine against the naive reference path (CPU, fp32), same weights, same inputs.
 - :mod:`.lockstep`: object-frames/s of K videos advanced in lock-step, on any device and precision.
 - :mod:`.flops`: the model's FLOPs per object-frame, for the fraction of the device's peak reached.
+- :mod:`.quality`: what each quality preset costs per frame and per video's adaptation.
 - :mod:`.decode`: JPEG decoding on the CPU against the GPU (nvJPEG).
 """
 

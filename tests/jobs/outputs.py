@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -30,14 +31,16 @@ def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
     return dict(videos)
 
 
-def engine_masks(checkpoint: Path, source: Path, first_ids: np.ndarray) -> dict[int, np.ndarray]:
+def engine_masks(
+    checkpoint: Path, source: Path, first_ids: np.ndarray, **predictor_options: Any
+) -> dict[int, np.ndarray]:
     """The engine run directly (no Ray, no storage) from the first-frame ids: ``{frame_idx: ids}``.
 
     On one thread, as the job's one-CPU actors run (Ray sets their OMP_NUM_THREADS): the same float sums in the
     same order, so the masks must match bit for bit, even many frames into a recurrent video.
     """
     model, _ = load_checkpoint(checkpoint)
-    predictor = Predictor(model, device="cpu")
+    predictor = Predictor(model, device="cpu", **predictor_options)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -24,6 +24,7 @@ from savos.inference import Predictor, probs_to_ids
 from savos.inference.passes import CPU_PASS_PIXELS
 from savos.io.schema import decode_row
 from savos.model import SAVOS
+from savos.quality import OnlineAdaptation
 from tests.conftest import write_dataset
 
 
@@ -100,6 +101,34 @@ def test_videos_in_lockstep_write_what_one_at_a_time_writes(corpus: Path, tmp_pa
             (r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in expected
         ]
         assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+
+
+def test_online_adapted_videos_in_lockstep_write_what_one_at_a_time_writes(
+    corpus: Path, tmp_path: Path, tiny_model: SAVOS
+) -> None:
+    """Four videos in one lock-step, each with its own online-adapted decoder: the rows each gets alone."""
+    write_dataset(corpus, {"c": make_video(5, num_objects=3, seed=3), "d": make_video(2, seed=4)}, every=1000)
+    tasks = sorted(discover(str(corpus)), key=lambda t: t.video_id)
+    online = OnlineAdaptation(steps=2, lr=1e-3, crop=(32, 64), batch_size=1)
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32", online=online)
+    alone, together, plain = str(tmp_path / "alone"), str(tmp_path / "together"), str(tmp_path / "plain")
+    for task in tasks:
+        VideoLabeler(predictor, "tiny", alone).label(task)
+        VideoLabeler(Predictor(tiny_model, device="cpu", precision="fp32"), "tiny", plain).label(task)
+    results = list(VideoLabeler(predictor, "tiny", together, max_active=4).label_many(iter(tasks)))
+
+    assert sorted((r.video_id, r.status) for r in results) == [(v, "done") for v in "abcd"]
+    differ = 0
+    for video_id in "abcd":
+        expected = pq.read_table(mask_path(alone, video_id)).to_pylist()
+        got = pq.read_table(mask_path(together, video_id)).to_pylist()
+        assert [(r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in got] == [
+            (r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in expected
+        ]
+        assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+        unadapted = pq.read_table(mask_path(plain, video_id)).to_pylist()
+        differ += [r["score"] for r in got] != pytest.approx([r["score"] for r in unadapted], abs=1e-4)
+    assert differ == 4  # every video went through a decoder of its own
 
 
 def test_a_video_that_cannot_be_opened_is_recorded_and_the_next_joins(

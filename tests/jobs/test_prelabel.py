@@ -14,6 +14,7 @@ from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
+from savos.quality import OnlineAdaptation
 from tests.conftest import write_dataset
 from tests.jobs.outputs import engine_masks, read_masks
 
@@ -89,3 +90,32 @@ def test_local_corpus_broken_video_and_resume(
     assert not (out / "failures" / "c.json").exists()
     runs = sorted(json.loads(p.read_text())["videos_done"] for p in (out / "_runs").iterdir())
     assert runs == [0, 2, 2]
+
+
+def test_quality_options_reach_the_actors_and_lockstep_keeps_each_videos_masks(
+    ray_local, tmp_path: Path, checkpoint: Path
+) -> None:
+    """``--quality best`` (online adaptation, mirrored views) with four videos in one actor's lock-step writes
+    what the engine gives each video alone with the same options; the run summary says what ran."""
+    videos = {name: make_video(3, num_objects=1 + i % 2, seed=10 + i) for i, name in enumerate("abcd")}
+    corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
+    out = tmp_path / "out"
+    options = ["--quality", "best", "--online-steps", "2", "--online-lr", "1e-3", "--lockstep", "4"]
+    assert main(_args(corpus, out, checkpoint, *options, "--num-actors", "1")) == 0
+
+    (summary_path,) = (out / "_runs").iterdir()
+    summary = json.loads(summary_path.read_text())
+    assert summary["test_time"]["flip"] is True
+    assert summary["test_time"]["online"]["steps"] == 2
+    assert summary["test_time"]["online"]["lr"] == 1e-3
+    written = read_masks(str(out))
+    online = OnlineAdaptation(steps=2, lr=1e-3)
+    plain_differs = False
+    for video_id, video in videos.items():
+        frames = corpus / "JPEGImages" / "480p" / video_id
+        expected = engine_masks(checkpoint, frames, video.masks[0], flip=True, online=online)
+        for t, ids in expected.items():
+            np.testing.assert_array_equal(written[video_id][t], ids, err_msg=f"{video_id} frame {t}")
+        plain = engine_masks(checkpoint, frames, video.masks[0])
+        plain_differs |= any(not np.array_equal(plain[t], ids) for t, ids in expected.items())
+    assert plain_differs  # the options changed the masks: the actors did not ignore them
