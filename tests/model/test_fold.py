@@ -41,7 +41,9 @@ def test_every_batch_norm_folds_and_the_network_computes_the_same(config: ModelC
     with torch.no_grad():
         expected = model(image, reference, image, guidance)
         actual = folded(image, reference, image, guidance)
-    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+    # Folding reassociates fp32 products through 53 convolutions (resnet50): on CPUs without AVX-512 one logit
+    # of 3,072 moved by 4e-4. A fold that is wrong moves logits by whole units.
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-3)
 
 
 def test_a_training_model_is_refused(tiny_model: SAVOS) -> None:
