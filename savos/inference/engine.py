@@ -68,6 +68,13 @@ class Predictor:
     (:mod:`savos.model.fold`; ``fold_batch_norms=False`` uses the model as given, moved to the device). On
     CUDA its weights are stored in the compute dtype and the network step is replayed from CUDA graphs
     (:mod:`savos.inference.graphs`; ``cuda_graphs=False`` runs it eagerly).
+
+    Test-time options (:mod:`savos.quality` names measured sets of them): ``scales`` and ``flip`` (each scale also
+    seen mirrored) are views whose probabilities are averaged. With ``online``, a video's decoder is fine-tuned on
+    its first annotated frame, all its objects there together, before the video is propagated
+    (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs one encoder pass and each
+    video's rows through its own decoder (eagerly: not graphed or compiled). Objects annotated later use the
+    video's decoder as it is.
     """
 
     def __init__(
