@@ -83,7 +83,9 @@ class Quality:
         if online_steps is not None:
             online = None if online_steps == 0 else replace(quality.online or OnlineAdaptation(), steps=online_steps)
             quality = replace(quality, online=online)
-        if online_lr is not None and quality.online is not None:
+        if online_lr is not None:
+            if quality.online is None:
+                raise ValueError("an online learning rate needs online adaptation: a preset with it, or online steps")
             quality = replace(quality, online=replace(quality.online, lr=online_lr))
         return quality
 

@@ -1,0 +1,41 @@
+"""Quality presets and the options that override them."""
+
+from __future__ import annotations
+
+import pytest
+
+from savos.cli import build_parser
+from savos.quality import BALANCED, BEST, FAST, PRESETS, OnlineAdaptation, Quality, quality_preset
+
+
+def test_presets_are_what_the_model_card_measured() -> None:
+    assert PRESETS == {"fast": FAST, "balanced": BALANCED, "best": BEST}
+    assert Quality(scales=(1.0,), flip=False, online=None) == FAST
+    assert Quality(scales=(0.5, 0.75, 1.0)) == BALANCED
+    assert BEST.online == OnlineAdaptation(steps=30, lr=1e-5, batch_size=2, clip_length=2, crop=(384, 640))
+    assert BEST.scales == (1.0,)
+    assert not BEST.flip
+
+
+def test_explicit_options_override_the_preset() -> None:
+    best = quality_preset("best")
+    assert best.with_overrides(online_steps=0).online is None
+    assert best.with_overrides(online_steps=5, online_lr=1e-4).online == OnlineAdaptation(steps=5, lr=1e-4)
+    assert quality_preset("fast").with_overrides(online_steps=7).online == OnlineAdaptation(steps=7)
+    assert quality_preset("balanced").with_overrides(scales=(1.0,), flip=True) == Quality(flip=True)
+    assert best.with_overrides() == best
+
+
+def test_nonsense_is_refused_with_the_option_named() -> None:
+    with pytest.raises(ValueError, match="unknown quality 'ultra'"):
+        quality_preset("ultra")
+    with pytest.raises(ValueError, match="online learning rate needs online adaptation"):
+        quality_preset("fast").with_overrides(online_lr=1e-3)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["segment", "v/", "--mask", "m.png", "--out", "o/", "--online-steps", "-1"])
+
+
+def test_the_summary_form_is_plain_json() -> None:
+    assert BEST.online is not None
+    assert BEST.to_dict() == {"scales": [1.0], "flip": False, "online": BEST.online.to_dict()}
+    assert BEST.online.to_dict()["mix"] == {"simulated": 0.5, "lucid": 0.5}
