@@ -411,7 +411,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results)
         logger.info("wrote %s", args.json)
-    unequal = [r["objects"] for r in results.get("rows", []) if not r["equal_within_tolerance"]]
+    unequal = [r["objects"] for r in results.get("rows", []) if not r.get("equal_within_tolerance", True)]
     if unequal:
         logger.error("engine and naive path differ beyond tolerance for %s objects", unequal)
         return 1
