@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,21 @@ def ray_local():
 
 class Echo:
     """Records its start in ``args["log"]``; answers each video after a short wait, with the most calls it has
-    seen running at once."""
+    seen running at once. With ``args["expect"]``, no call is answered before that many actors have started: on a
+    slow machine the first actors could otherwise label every video while the last one is still starting."""
 
     def __init__(self, args: dict[str, Any]) -> None:
         with open(args["log"], "a") as log:
             log.write(f"{os.getpid()}\n")
+        self.log, self.expect = args["log"], args.get("expect", 0)
         self.running = self.most = 0
 
     async def label(self, task: str) -> dict[str, Any]:
         self.running += 1
         self.most = max(self.most, self.running)
+        deadline = time.monotonic() + 60
+        while len(Path(self.log).read_text().split()) < self.expect and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         await asyncio.sleep(0.02)
         self.running -= 1
         return {"video_id": VideoTask.from_json(task).video_id, "pid": os.getpid(), "most": self.most}
@@ -55,7 +61,7 @@ def tasks(count: int) -> list[VideoTask]:
 
 def test_every_video_once_over_every_actor_with_at_most_in_flight_each(ray_local, tmp_path: Path) -> None:
     log = tmp_path / "started"
-    pool = ActorPool(Echo, {"log": str(log)}, size=3, in_flight=2, options={"num_cpus": 1})
+    pool = ActorPool(Echo, {"log": str(log), "expect": 3}, size=3, in_flight=2, options={"num_cpus": 1})
     rows = list(pool.label(iter(tasks(40))))
     assert sorted(row["video_id"] for row in rows) == [t.video_id for t in tasks(40)]
     started = [int(pid) for pid in log.read_text().split()]

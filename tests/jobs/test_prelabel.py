@@ -95,12 +95,12 @@ def test_local_corpus_broken_video_and_resume(
 def test_quality_options_reach_the_actors_and_lockstep_keeps_each_videos_masks(
     ray_local, tmp_path: Path, checkpoint: Path
 ) -> None:
-    """``--quality best`` (online adaptation, mirrored views) with four videos in one actor's lock-step writes
+    """``--quality best`` (online adaptation) with ``--flip`` and four videos in one actor's lock-step writes
     what the engine gives each video alone with the same options; the run summary says what ran."""
     videos = {name: make_video(3, num_objects=1 + i % 2, seed=10 + i) for i, name in enumerate("abcd")}
     corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
     out = tmp_path / "out"
-    options = ["--quality", "best", "--online-steps", "2", "--online-lr", "1e-3", "--lockstep", "4"]
+    options = ["--quality", "best", "--flip", "--online-steps", "2", "--online-lr", "1e-3", "--lockstep", "4"]
     assert main(_args(corpus, out, checkpoint, *options, "--num-actors", "1")) == 0
 
     (summary_path,) = (out / "_runs").iterdir()
