@@ -1,1 +1,1 @@
-"""The Ray batch pre-labeling job (issue 4). Depends on savos; savos never imports it."""
+"""The Ray batch pre-labeling job. Depends on savos; savos never imports it."""

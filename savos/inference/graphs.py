@@ -1,7 +1,7 @@
 """The network step replayed as a CUDA graph, one graph per input shape.
 
 On a GPU, one eager pass of resnet50 + decoder launches about a thousand kernels; at 480p the host spent three
-times longer dispatching them than the GPU spent running them (BENCHMARKS.md, profile of run B). A CUDA graph
+times longer dispatching them than the GPU spent running them (profiled on an H100). A CUDA graph
 records the launches once and replays them with one call. The batch grows and shrinks as videos join and leave,
 so the rows are padded up to a bucket (1, 2, 3, 4, 6, 8, 12, 16, ...: padding is at most a third of a batch)
 and one graph is kept per bucket and frame size. Every row of the network is independent of the others (batch
