@@ -377,12 +377,13 @@ class Predictor:
         order; None is the model's own) decoded by that video's decoder. The encoder runs once for all rows."""
         target = self.model.encode_target(image, guidance)
         size = (image.shape[-2], image.shape[-1])
+        own = self.model.decoder()
         logits, row = [], 0
         for decoder, rows in decoders:
             part = EncoderFeatures(
                 *(getattr(target, level)[row : row + rows] for level in ("res2", "res3", "res4", "top"))
             )
-            logits.append((decoder or self.model.decoder())(reference[row : row + rows], part, size))
+            logits.append((decoder or own)(reference[row : row + rows], part, size))
             row += rows
         return torch.cat(logits)
 
@@ -395,11 +396,11 @@ class Predictor:
 
         assert self.online is not None
         assert self._adaptable_decoder is not None
-        net = _rescale(image, self._budget(image))
-        frame = net[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
+        budget = self._budget(image)
+        frame = _rescale(image, budget)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
         labels = np.zeros(frame.shape[:2], dtype=np.uint8)
         for slot, oid in enumerate(sorted(prompts), start=1):
-            mask = _rescale(prompts[oid][None, None], self._budget(image))[0, 0] > 0.5
+            mask = _rescale(prompts[oid][None, None], budget)[0, 0] > 0.5
             labels[mask.cpu().numpy()] = min(slot, 254)
         decoder = adapt_decoder(
             self.model, self._adaptable_decoder, frame, labels, self.online, autocast=self._autocast
