@@ -4,45 +4,87 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
 from savos.precision import PRECISION_CHOICES, PRECISION_HELP
 from savos.quality import DEFAULT_QUALITY, PRESETS, Quality, quality_preset
 
 from .corpus import LAYOUTS
 
+Count = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
+# Below this a frame is too small for the network's 1/32 stride to see anything (64x64).
+MIN_PIXELS = 64 * 64
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class JobConfig:
+    """The job's options, validated when built (types and ranges): from flags, YAML or code alike.
+
+    YAML values are read as a person means them: ``"2"`` is 2, ``"false"`` is False, a single scale is a list of
+    one; anything else that is not of the option's type or range is an error naming the option.
+    """
+
     input: str
     output: str
     checkpoint: str | None = None  # None: the checkpoint shipped with the package
-    layout: str = "auto"
-    num_actors: int = 1
-    gpus_per_actor: float = 1.0  # used only where the cluster has GPUs; fractions pack actors on one GPU
-    cpus_per_actor: float = 1.0
+    layout: Literal["auto", "davis", "videos", "manifest"] = "auto"
+    num_actors: Count = 1
+    gpus_per_actor: Annotated[float, Field(ge=0)] = 1.0  # used only where the cluster has GPUs; fractions pack
+    cpus_per_actor: Positive = 1.0
     quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the three options below override it
-    scales: tuple[float, ...] | None = None
+    scales: tuple[Annotated[float, Field(gt=0, le=4)], ...] | None = None
     flip: bool | None = None
-    online_steps: int | None = None  # per-video decoder fine-tuning steps on the annotated frame (0: off)
-    online_lr: float | None = None
+    online_steps: Annotated[int, Field(ge=0)] | None = None  # per-video decoder fine-tuning steps (0: off)
+    online_lr: Positive | None = None
     precision: str = "auto"
     compile: bool = False  # torch.compile the network: 15-20 s per batch size on a GPU, then about 1.6x faster
-    lockstep: int = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU, where batching gains nothing)
-    max_videos: int | None = None
+    lockstep: Annotated[int, Field(ge=0)] = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU)
+    max_videos: Annotated[int, Field(ge=0)] | None = None
     retry_failed: bool = False
-    progress_every: float = 30.0  # seconds between progress log lines
-    preview_every: int = 0  # a contact sheet for about one video in N (0: none)
-    max_pixels: int = 1920 * 1080  # larger frames go through the model downscaled; masks keep the frame size
-    max_pass_pixels: int | None = None  # network input pixels per pass (None: 64 frames of 480p on a GPU, 8 on a CPU)
-    max_objects: int = 64  # a video with more objects is a failure record, not an out-of-memory
+    progress_every: Annotated[float, Field(ge=0)] = 30.0  # seconds between progress log lines
+    preview_every: Annotated[int, Field(ge=0)] = 0  # a contact sheet for about one video in N (0: none)
+    max_pixels: Annotated[int, Field(ge=MIN_PIXELS)] = 1920 * 1080  # larger frames go through the model downscaled
+    max_pass_pixels: Annotated[int, Field(ge=MIN_PIXELS)] | None = None  # network input pixels per pass
+    max_objects: Count = 64  # a video with more objects is a failure record, not an out-of-memory
     allow_output_in_input: bool = False  # refuse an output prefix inside the input unless told
-    storage_retries: int = 6  # tries per storage operation (exponential backoff from 0.5 s) before giving up
+    storage_retries: Count = 6  # tries per storage operation (exponential backoff from 0.5 s) before giving up
+    # URI schemes a manifest may point to besides the input's own (a manifest could name any server otherwise).
+    allow_schemes: tuple[str, ...] = ()
     address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
+
+    @field_validator("scales", "allow_schemes", mode="before")
+    @classmethod
+    def _one_is_a_list_of_one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int | float | str) else value
+
+    @field_validator("quality")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+        return value
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISION_CHOICES:
+            raise ValueError(f"unknown precision {value!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _online_lr_needs_online_steps(self) -> JobConfig:
+        try:
+            self.test_time()
+        except ValueError as err:
+            raise ValueError(f"online_lr: {err}") from err
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -107,26 +149,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-retries", type=int, help="tries per storage operation (default: 6)")
     parser.add_argument("--preview-every", type=int, help="write previews/<id>.png for about one video in N")
     parser.add_argument("--progress-every", type=float, help="seconds between progress log lines (default: 30)")
+    parser.add_argument(
+        "--allow-schemes",
+        nargs="+",
+        metavar="SCHEME",
+        help="URI schemes a manifest may name besides the input's own, e.g. gs https (default: none)",
+    )
     parser.add_argument("--address", help="Ray address, e.g. auto (default: start a local Ray)")
     return parser
 
 
 def parse_config(argv: Sequence[str] | None = None) -> JobConfig:
-    """Options from ``--config`` YAML, overridden by those given on the command line."""
+    """Options from ``--config`` YAML, overridden by those given on the command line; checked before anything
+    starts (argparse's exit status 2, with the option and the problem, on any mistake)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     values: dict[str, Any] = {}
     if args.config:
-        loaded = yaml.safe_load(args.config.read_text()) or {}
-        known = {f.name for f in fields(JobConfig)}
-        unknown = sorted(set(loaded) - known)
-        if unknown:
-            parser.error(f"{args.config}: unknown keys {', '.join(unknown)}")
-        values.update(loaded)
+        values.update(_read_yaml(parser, args.config))
     values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
     for required in ("input", "output"):
         if not values.get(required):
             parser.error(f"--{required} is required (on the command line or in --config)")
-    if "scales" in values:
-        values["scales"] = tuple(float(s) for s in values["scales"])
-    return JobConfig(**values)
+    try:
+        return JobConfig(**values)
+    except ValidationError as err:
+        parser.error("; ".join(_describe(problem, args.config) for problem in err.errors()))
+
+
+def _read_yaml(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        parser.error(f"{path}: cannot read the configuration ({err})")
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        parser.error(f"{path}: the configuration must be a mapping of options, not {type(loaded).__name__}")
+    unknown = sorted(map(str, set(loaded) - {f.name for f in fields(JobConfig)}))
+    if unknown:
+        parser.error(f"{path}: unknown keys {', '.join(unknown)}")
+    return loaded
+
+
+def _describe(problem: Any, config: Path | None) -> str:
+    """One validation problem as ``--option (or KEY in FILE): what is wrong, got VALUE``."""
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    if problem["loc"]:
+        name, got = str(problem["loc"][0]), f", got {problem['input']!r}"
+    else:  # a check across options names the one at fault first
+        name, _, message = message.partition(": ")
+        got = ""
+    where = f"--{name.replace('_', '-')}" + (f" (or {name} in {config})" if config else "")
+    return f"{where}: {message}{got}"
