@@ -23,7 +23,7 @@ def sparse_annotations(masks_dir: str | os.PathLike[str], frames: FrameSource) -
     if not masks_dir.is_dir():
         raise InputError(masks_dir, "masks folder not found")
     annotations: dict[int, np.ndarray] = {}
-    for path in sorted(masks_dir.glob("*.png")):
+    for path in sorted(p for p in masks_dir.iterdir() if p.suffix.lower() == ".png"):
         frame_idx = frames.frame_index(path.stem)
         if frame_idx is None:
             raise InputError(path, f"mask is named after no frame of the input (no frame '{path.stem}')")

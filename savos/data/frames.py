@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import InputError
 
@@ -17,16 +18,64 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
+# EXIF orientations that turn the picture by 90 degrees (width and height swap).
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """One frame as ``(H, W, 3)`` uint8 RGB. A truncated or non-image file raises :class:`InputError`."""
     try:
         with Image.open(path) as image:
-            image.load()  # decode now: a truncated JPEG fails here, not later as grey pixels
-            return np.array(image.convert("RGB"))
+            return decode_image(image)
     except FileNotFoundError as err:
         raise InputError(path, "frame file not found") from err
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise InputError(path, f"cannot decode image ({err})") from err
+
+
+def decode_image(image: Image.Image) -> np.ndarray:
+    """An opened image as ``(H, W, 3)`` uint8 RGB, as a viewer shows it: turned by its EXIF orientation (as
+    annotation tools show it to the people who draw the masks), 16-bit and float grey scaled to 8 bits (not
+    clipped to white)."""
+    image.load()  # decode now: a truncated JPEG fails here, not later as grey pixels
+    image = ImageOps.exif_transpose(image)
+    if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        values = np.asarray(image, dtype=np.float64)
+        peak = values.max(initial=0.0)
+        if image.mode.startswith("I;16") or peak > 255:
+            values = values / 257.0  # 0..65535 -> 0..255
+        elif image.mode == "F" and peak <= 1.0:
+            values = values * 255.0
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.array(image.convert("RGB"))
+
+
+def displayed_size(image: Image.Image) -> tuple[int, int]:
+    """``(H, W)`` of an opened image as :func:`decode_image` returns it, from its header only."""
+    turned = image.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS
+    return (image.width, image.height) if turned else (image.height, image.width)
+
+
+def frame_order(names: list[str]) -> list[str]:
+    """File names in frame order: digits compared as numbers (``2.jpg`` before ``10.jpg``), the rest as text."""
+    return sorted(names, key=lambda name: [(0, int(t), t) if t.isdigit() else (1, 0, t) for t in _DIGITS.split(name)])
+
+
+def unique_stems(folder: str | os.PathLike[str], names: list[str]) -> list[str]:
+    """The names' stems, which name the frames; two files of one stem (``00000.jpg`` and ``00000.png``) are an
+    error, as a mask could not say which it belongs to."""
+    stems = [os.path.splitext(name)[0] for name in names]
+    seen: dict[str, str] = {}
+    for stem, name in zip(stems, names, strict=True):
+        if stem in seen:
+            raise InputError(folder, f"two frames named {stem!r}: {seen[stem]} and {name}; keep one")
+        seen[stem] = name
+    return stems
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 class NamedFrames:
@@ -51,10 +100,15 @@ class FrameFolder(NamedFrames):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InputError(self.folder, "not a folder of frames")
-        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = [p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        for path in images:
+            if not path.is_file():  # reading a FIFO would wait for ever
+                raise InputError(path, "not a regular file (a FIFO, socket or broken link)")
+        by_name = {p.name: p for p in images}
+        self.paths = [by_name[name] for name in frame_order(list(by_name))]
         if not self.paths:
             raise InputError(self.folder, f"no frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
-        self.names = [p.stem for p in self.paths]
+        self.names = unique_stems(self.folder, [p.name for p in self.paths])
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -64,8 +118,8 @@ class FrameFolder(NamedFrames):
         """``(H, W)`` of the first frame, read from its header only."""
         try:
             with Image.open(self.paths[0]) as image:
-                return image.height, image.width
-        except OSError as err:
+                return displayed_size(image)
+        except (OSError, Image.DecompressionBombError) as err:
             raise InputError(self.paths[0], f"cannot read image header ({err})") from err
 
     def __iter__(self) -> Iterator[np.ndarray]:

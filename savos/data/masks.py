@@ -14,6 +14,9 @@ from .errors import InputError
 
 logger = logging.getLogger(__name__)
 
+# Index 255 of DAVIS and PASCAL masks is "void" (pixels left unlabelled, often along object borders): no object.
+VOID = 255
+
 # A mask this many pixels off the frame size in each direction is resized (nearest) with a warning.
 SIZE_TOLERANCE = 2
 
@@ -34,12 +37,17 @@ def davis_palette() -> np.ndarray:
 
 
 def read_mask(
-    path: str | os.PathLike[str], frame_size: tuple[int, int] | None = None, *, allow_empty: bool = False
+    path: str | os.PathLike[str],
+    frame_size: tuple[int, int] | None = None,
+    *,
+    allow_empty: bool = False,
+    keep_void: bool = False,
 ) -> np.ndarray:
     """Object ids ``(H, W)`` uint8 from a mask PNG (0 is background).
 
     Accepted: palette PNGs (the index is the id), 8-bit grey ids (an alpha channel is ignored), and DAVIS-2016
-    binary masks (only 0 and 255: one object, id 1). Refused with :class:`InputError`: RGB or 16-bit masks,
+    binary masks (only 0 and 255: one object, id 1). Elsewhere id 255 is :data:`VOID` and reads as background
+    (unless ``keep_void``: evaluation ignores those pixels). Refused with :class:`InputError`: RGB or 16-bit masks,
     masks without any object (unless ``allow_empty``: ground truth and predictions may legitimately be empty),
     and masks whose size differs from ``frame_size = (H, W)`` by more than :data:`SIZE_TOLERANCE` pixels.
     """
@@ -64,6 +72,9 @@ def read_mask(
     ids = ids.astype(np.uint8)
     if mode == "L" and set(np.unique(ids).tolist()) == {0, 255}:
         ids = (ids == 255).astype(np.uint8)  # DAVIS-2016 binary mask
+    elif not keep_void and (ids == VOID).any():
+        logger.info("%s: %d pixels of id %d (void, not an object) read as background", path, (ids == VOID).sum(), VOID)
+        ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
     if not allow_empty and not ids.any():
         raise InputError(path, "mask has no object (every pixel is background)")
     if frame_size is not None and ids.shape != tuple(frame_size):
@@ -74,7 +85,9 @@ def read_mask(
 def _fit_to_frame(path: Path, ids: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
     (mh, mw), (fh, fw) = ids.shape, frame_size
     if abs(mh - fh) > SIZE_TOLERANCE or abs(mw - fw) > SIZE_TOLERANCE:
-        raise InputError(path, f"mask is {mw}x{mh}, the frames are {fw}x{fh}")
+        turned = (mh, mw) == (fw, fh)
+        hint = " (turned by 90 degrees: was it drawn on the frames before their EXIF rotation?)" if turned else ""
+        raise InputError(path, f"mask is {mw}x{mh}, the frames are {fw}x{fh}{hint}")
     logger.warning("%s: mask is %dx%d, frames %dx%d; resized (nearest neighbour)", path, mw, mh, fw, fh)
     return np.asarray(Image.fromarray(ids).resize((fw, fh), Image.Resampling.NEAREST))
 

@@ -39,7 +39,7 @@ def list_sequences(gt_dir: Path) -> list[str]:
 def evaluate_one(gt_seq: Path, pred_seq: Path) -> SequenceResult:
     """Score one sequence folder of predictions against its ground-truth folder."""
     gt_paths = sorted(gt_seq.glob("*.png"))
-    gt = [read_mask(p, allow_empty=True) for p in gt_paths]
+    gt = [read_mask(p, allow_empty=True, keep_void=True) for p in gt_paths]
     preds, missing = [], []
     for path, labels in zip(gt_paths, gt, strict=True):
         pred_path = pred_seq / path.name
