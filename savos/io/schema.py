@@ -19,6 +19,7 @@ Decode a row with ``pycocotools.mask.decode({"size": [height, width], "counts": 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -122,12 +123,31 @@ def to_table(rows: Sequence[MaskRow]) -> pa.Table:
     return pa.table(columns, schema=SCHEMA)
 
 
+# Keys longer than this are cut and made unique by a hash: with the folder's prefix, the file suffix and a
+# temporary name's 44 bytes (``.<key>.json.<32 hex>.tmp``) every name stays well under a file system's 255 bytes.
+MAX_KEY_BYTES = 128
+_HASH_HEX = 32
+
+
 def video_key(video_id: str) -> str:
     """The video id as one safe path segment: percent-encoded (UTF-8) except letters, digits and ``-_.~``, and
     never ``.``, ``..`` or a leading dot. Ids with ``/``, ``..`` or bytes that are not UTF-8 (a file name read with
-    ``surrogateescape``) cannot reach outside the output prefix, and pyarrow's hive reading decodes the key back."""
-    key = quote(video_id.encode("utf-8", "surrogateescape"), safe="-_.~")
-    return key.replace(".", "%2E") if key.startswith(".") else key
+    ``surrogateescape``) cannot reach outside the output prefix, and pyarrow's hive reading decodes the key back.
+
+    A key longer than :data:`MAX_KEY_BYTES` (a long id, or a few dozen CJK characters at 9 bytes each) becomes its
+    first :data:`MAX_KEY_BYTES` bytes, cut before a partial escape, then ``~`` and a SHA-256 of the id: distinct
+    for distinct ids, and always longer than any uncut key, so the two kinds never meet. The id itself is kept
+    whole in the rows' ``video_id`` column and in failure records.
+    """
+    raw = video_id.encode("utf-8", "surrogateescape")
+    key = quote(raw, safe="-_.~")
+    key = key.replace(".", "%2E") if key.startswith(".") else key
+    if len(key) <= MAX_KEY_BYTES:
+        return key
+    cut = MAX_KEY_BYTES
+    while "%" in key[cut - 2 : cut]:  # never end inside an escape
+        cut -= 1
+    return f"{key[:cut]}~{hashlib.sha256(raw).hexdigest()[:_HASH_HEX]}"
 
 
 def display_id(video_id: str) -> str:
@@ -136,8 +156,11 @@ def display_id(video_id: str) -> str:
 
 
 def masks_key(video_id: str) -> str:
-    """Where a video's rows live, relative to the output root (hive-partitioned by ``video_id``)."""
-    return f"masks/video_id={video_key(video_id)}/part-0.parquet"
+    """Where a video's rows live, relative to the output root: hive-partitioned by ``video_id``, except for ids
+    whose key is cut (:func:`video_key`), whose folder has no ``video_id=`` so that hive readers take the id from
+    the rows, where it is whole."""
+    key = video_key(video_id)
+    return f"masks/{key if len(key) > MAX_KEY_BYTES else f'video_id={key}'}/part-0.parquet"
 
 
 def failure_key(video_id: str) -> str:

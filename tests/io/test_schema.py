@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import io
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from savos.io.schema import SCHEMA, decode_row, encode_frame, to_table
+from savos.io.schema import (
+    MAX_KEY_BYTES,
+    SCHEMA,
+    decode_row,
+    encode_frame,
+    failure_key,
+    masks_key,
+    to_table,
+    video_key,
+)
 
 
 def test_rows_round_trip_through_parquet() -> None:
@@ -37,3 +49,40 @@ def test_rows_round_trip_through_parquet() -> None:
 
 def test_empty_table_has_the_schema() -> None:
     assert to_table([]).schema.equals(SCHEMA)
+
+
+LONG_IDS = ["中" * 28, "中" * 29, "a" * 250, "a" * 129, "%" * 60, "." + "b" * 200, "é" * 64 + "x"]
+
+
+def test_long_ids_get_bounded_distinct_keys() -> None:
+    """Percent-encoding makes a CJK character 9 bytes: past ~28 of them a key overflowed the 255-byte file-name
+    limit, counting the temporary name a local write uses (``.<name>.<32 hex>.tmp``)."""
+    keys = [video_key(video_id) for video_id in LONG_IDS]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        for name in (f"{key}.json", f"{key}.png", f"video_id={key}"):
+            temporary = f".{name}.{'0' * 32}.tmp"
+            assert len(temporary.encode()) <= 210, temporary
+        assert "/" not in key
+        assert not key.startswith(".")
+    # a cut key never ends inside an escape, and differs from every uncut key by its length
+    cut = video_key("中" * 29)
+    assert len(cut) > MAX_KEY_BYTES
+    assert urllib.parse.unquote(cut.split("~")[0]) == "中" * 14
+
+
+def test_short_ids_keep_their_readable_keys() -> None:
+    assert masks_key("bear") == "masks/video_id=bear/part-0.parquet"
+    assert failure_key("a/b") == "failures/a%2Fb.json"
+    assert video_key("a" * MAX_KEY_BYTES) == "a" * MAX_KEY_BYTES
+
+
+def test_a_long_id_is_whole_in_its_rows_when_read_as_a_hive_dataset(tmp_path: Path) -> None:
+    """Its folder has no ``video_id=``, so pyarrow's hive reading takes the id from the file."""
+    labels = np.ones((4, 4), np.uint8)
+    for video_id in ("short", LONG_IDS[0]):
+        path = tmp_path / masks_key(video_id)
+        path.parent.mkdir(parents=True)
+        pq.write_table(to_table(encode_frame(video_id, 0, "0", labels, [1], labels[None] * 1.0, "m")), path)
+    table = pads.dataset(tmp_path / "masks", partitioning="hive").to_table()
+    assert sorted(table.column("video_id").to_pylist()) == sorted(["short", LONG_IDS[0]])
