@@ -49,8 +49,9 @@ from savos.io.schema import (
 )
 
 from .corpus import VideoTask
+from .redact import log_text, redact
 from .remote import load_annotations, open_video
-from .storage import exists, join, put_atomic, put_atomic_file, resolve, with_retries
+from .storage import OutputUnwritable, exists, is_output_error, join, put_atomic, put_atomic_file, remove, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class VideoResult:
     """What became of one video (a row of the job's summary)."""
 
     video_id: str
-    status: str  # "done", "failed" (a record in failures/), or "unrecorded" (storage down: neither was written)
+    # "done", "failed" (a record in failures/), "unrecorded" (storage down: neither was written), or "unwritable"
+    # (the output refuses writes for good: the run stops)
+    status: str
     frames: int
     objects: int
     seconds: float
@@ -233,13 +236,15 @@ class VideoLabeler:
                 video.writer.write_table(to_table(video.rows))
             video.writer.close()
             path = Path(video.staging.name) / "masks.parquet"
-            put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id))
+            self._to_output(lambda: put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id)))
             self._clear_failure(video.task.video_id)
             if video.sheet is not None:
                 self._write_preview(video.task, video.sheet.items)
             seconds = time.perf_counter() - video.start
             video_id = display_id(video.task.video_id)
             return VideoResult(video_id, "done", video.count, video.objects, seconds, video.started, time.time())
+        except OutputUnwritable as err:  # not the video's fault: no record, and the driver stops the run
+            return self._result(video, "unwritable", err.problem)
         except Exception as err:  # any failure of this video is its own, recorded, and the job goes on
             return self._failed(video, err)
         finally:
@@ -248,25 +253,42 @@ class VideoLabeler:
             video.staging.cleanup()
 
     def _failed(self, video: _Video, err: BaseException) -> VideoResult:
-        task, seconds = video.task, time.perf_counter() - video.start
+        task = video.task
         video_id = display_id(task.video_id)
-        logger.warning("video %s failed: %s: %s", video_id, type(err).__name__, err)
+        logger.warning("video %s failed: %s: %s", log_text(video_id), type(err).__name__, log_text(str(err)))
         record = {
             "video_id": video_id,
-            "task": {k: display_id(v) for k, v in task.to_row().items()},
+            "task": {k: redact(display_id(v)) for k, v in task.to_row().items()},
             "error_type": type(err).__name__,
-            "error": display_id(str(err)),
-            "traceback": display_id("".join(traceback.format_exception(err))),
+            "error": redact(display_id(str(err))),
+            "traceback": redact(display_id("".join(traceback.format_exception(err)))),
             "model": self.model_id,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        error = display_id(f"{type(err).__name__}: {err}")
+        error = redact(display_id(f"{type(err).__name__}: {err}"))
+        data = json.dumps(record, indent=2).encode()
         try:
-            put_atomic(self.fs, failure_path(self.output, task.video_id), json.dumps(record, indent=2).encode())
+            self._to_output(lambda: put_atomic(self.fs, failure_path(self.output, task.video_id), data))
+        except OutputUnwritable as write_err:
+            return self._result(video, "unwritable", write_err.problem)
         except Exception as write_err:  # storage is down past the retry budget: the driver reports it
-            logger.error("video %s: cannot record its failure either (%s)", video_id, write_err)
-            return VideoResult(video_id, "unrecorded", 0, 0, seconds, video.started, time.time(), error)
-        return VideoResult(video_id, "failed", 0, 0, seconds, video.started, time.time(), error)
+            logger.error("video %s: cannot record its failure either (%s)", log_text(video_id), write_err)
+            return self._result(video, "unrecorded", error)
+        return self._result(video, "failed", error)
+
+    def _result(self, video: _Video, status: str, error: str = "") -> VideoResult:
+        seconds, video_id = time.perf_counter() - video.start, display_id(video.task.video_id)
+        return VideoResult(video_id, status, 0, 0, seconds, video.started, time.time(), error)
+
+    def _to_output(self, write: Callable[[], None]) -> None:
+        """Run one write to the output; an error that says the output takes no file becomes
+        :class:`OutputUnwritable`."""
+        try:
+            write()
+        except Exception as err:
+            if is_output_error(err):
+                raise OutputUnwritable.from_error(self.output, err) from err
+            raise
 
     def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
         """Read the sampled frames again and write the contact sheet; a preview never fails its video."""
@@ -280,12 +302,14 @@ class VideoLabeler:
             if ok:
                 put_atomic(self.fs, preview_path(self.output, task.video_id), png.tobytes())
         except Exception as err:
-            logger.warning("video %s: no preview (%s: %s)", task.video_id, type(err).__name__, err)
+            logger.warning(
+                "video %s: no preview (%s: %s)", log_text(task.video_id), type(err).__name__, log_text(str(err))
+            )
 
     def _clear_failure(self, video_id: str) -> None:
         path = failure_path(self.output, video_id)
         if exists(self.fs, path):
-            with_retries(lambda: self.fs.rm(path), f"remove {path}")
+            remove(self.fs, path)
 
 
 @dataclass(eq=False)

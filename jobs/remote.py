@@ -19,7 +19,17 @@ from PIL import Image
 
 from savos.data.annotations import first_frame_annotation, sparse_annotations
 from savos.data.errors import InputError
-from savos.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, FrameSource, NamedFrames, VideoFile
+from savos.data.frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FrameFolder,
+    FrameSource,
+    NamedFrames,
+    VideoFile,
+    decode_image,
+    frame_order,
+    unique_stems,
+)
 
 from .corpus import VideoTask
 from .storage import exists, isdir, iter_dir, resolve, with_retries
@@ -31,10 +41,11 @@ class RemoteFrameFolder(NamedFrames):
     def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, uri: str) -> None:
         self.fs, self.uri = fs, uri
         listing = with_retries(lambda: fs.ls(folder, detail=False), f"list {uri}")
-        self.paths = sorted(p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES)
+        images = {posixpath.basename(p): p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES}
+        self.paths = [images[name] for name in frame_order(list(images))]
         if not self.paths:
             raise InputError(uri, "no frames in the folder")
-        self.names = [posixpath.splitext(posixpath.basename(p))[0] for p in self.paths]
+        self.names = unique_stems(uri, [posixpath.basename(p) for p in self.paths])
         self._first: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -51,9 +62,8 @@ class RemoteFrameFolder(NamedFrames):
         data = with_retries(lambda: self.fs.cat_file(path), f"read {path}")
         try:
             with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                return np.array(image.convert("RGB"))
-        except (OSError, SyntaxError, ValueError) as err:
+                return decode_image(image)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise InputError(self.fs.unstrip_protocol(path), f"cannot decode image ({err})") from err
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -86,9 +96,15 @@ def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dic
     fs, path = resolve(task.masks)
     uri = task.masks
     if not path.lower().endswith(".png") and not isdir(fs, path):
-        path, uri = f"{path}.png", f"{uri.rstrip('/')}.png"  # ROOT/<video> with no such folder: ROOT/<video>.png
+        # ROOT/<video> with no such folder: ROOT/<video>.png (or .PNG)
+        found = next((f"{path}{suffix}" for suffix in (".png", ".PNG") if exists(fs, f"{path}{suffix}")), None)
+        if found is None:
+            raise InputError(uri, "no masks: neither a folder of masks named so nor a first-frame mask .png beside it")
+        path, uri = found, f"{uri.rstrip('/')}{found[len(path) :]}"
     if isinstance(fs, LocalFileSystem):
-        return first_frame_annotation(path, frames) if path.endswith(".png") else sparse_annotations(path, frames)
+        return (
+            first_frame_annotation(path, frames) if path.lower().endswith(".png") else sparse_annotations(path, frames)
+        )
     if path.lower().endswith(".png"):
         local = staging / "first-frame.png"
         _download(fs, path, local, uri)
@@ -96,7 +112,7 @@ def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dic
             return first_frame_annotation(local, frames)
         except InputError as err:  # name the stored file, not our temporary copy
             raise InputError(uri, err.problem) from err
-    masks = [p for p, is_dir in iter_dir(fs, path) if not is_dir and p.lower().endswith(".png")]
+    masks = [p for p, kind in iter_dir(fs, path) if kind == "file" and p.lower().endswith(".png")]
     if not masks:
         raise InputError(uri, "no .png masks for this video")
     folder = staging / "masks"

@@ -6,6 +6,7 @@ its own mechanisms.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -21,6 +22,8 @@ import fsspec
 import fsspec.asyn
 import s3fs
 from fsspec.implementations.local import LocalFileSystem
+
+from .redact import log_text
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,43 @@ def is_transient(err: BaseException) -> bool:
     return type(err) is OSError and err.errno in _TRANSIENT_ERRNOS
 
 
+# Errors of a write that say the output itself cannot take files (not this video's fault, and no retry helps):
+# refused permission, a read-only or full disk, a path through a file, a bucket that is not there.
+_OUTPUT_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+}
+
+
+class OutputUnwritable(OSError):
+    """The job's output refuses writes for a reason no retry mends: the run stops rather than label the rest of
+    the corpus for nothing."""
+
+    def __init__(self, output: str, problem: str, denied: bool = False) -> None:
+        self.output, self.problem, self.denied = output, problem, denied  # denied: refused permission
+        super().__init__(f"{output}: cannot write the output ({problem})")
+
+    @classmethod
+    def from_error(cls, output: str, err: BaseException) -> OutputUnwritable:
+        return cls(output, f"{type(err).__name__}: {err}", isinstance(err, PermissionError))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (OutputUnwritable, (self.output, self.problem, self.denied))
+
+
+def is_output_error(err: BaseException) -> bool:
+    """Whether a failed write means the output cannot take any file (see :class:`OutputUnwritable`)."""
+    if isinstance(err, PermissionError | FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        return True
+    return isinstance(err, OSError) and err.errno in _OUTPUT_ERRNOS
+
+
 def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem of ``uri`` and the path within it (a plain path is a local folder)."""
     fs, path = fsspec.core.url_to_fs(uri)
@@ -66,8 +106,9 @@ def unstrip(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return fs.unstrip_protocol(path)
 
 
-def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iterator[tuple[str, bool]]:
-    """``(path, is_dir)`` of the entries of one folder, in name order, without holding the whole listing.
+def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iterator[tuple[str, str]]:
+    """``(path, kind)`` of the entries of one folder, in name order, without holding the whole listing; ``kind``
+    is ``"directory"``, ``"file"`` or, on a local disk, ``"other"`` (a FIFO, a socket, a link to nowhere).
 
     S3 lists in pages of up to 1000 keys in byte order, so a listing is streamed a page (one request) at a time.
     Other filesystems have no streaming listing in fsspec; they are listed at once (names only), which a local disk
@@ -78,10 +119,10 @@ def iter_dir(fs: fsspec.AbstractFileSystem, path: str, page: int = 1000) -> Iter
         return
     entries = with_retries(lambda: fs.ls(path, detail=True), f"list {path}")
     for entry in sorted(entries, key=lambda e: e["name"]):
-        yield entry["name"].rstrip(fs.sep), entry["type"] == "directory"
+        yield entry["name"].rstrip(fs.sep), entry["type"]
 
 
-def _iter_s3(fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str, bool]]:
+def _iter_s3(fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str, str]]:
     """One ``list_objects_v2`` request a page, each retried on its own: a continuation token names where the next
     page starts, so an outage in the middle of a long listing loses nothing and repeats nothing."""
     bucket, key, _ = fs.split_path(path)
@@ -92,8 +133,8 @@ def _iter_s3(fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str,
             lambda: fsspec.asyn.sync(fs.loop, fs._call_s3, "list_objects_v2", **request), f"list {path}"
         )
         # Within a page S3 returns sub-folders before files; each is in name order across pages.
-        yield from ((f"{bucket}/{p['Prefix'].rstrip('/')}", True) for p in reply.get("CommonPrefixes", []))
-        yield from ((f"{bucket}/{c['Key']}", False) for c in reply.get("Contents", []) if c["Key"] != prefix)
+        yield from ((f"{bucket}/{p['Prefix'].rstrip('/')}", "directory") for p in reply.get("CommonPrefixes", []))
+        yield from ((f"{bucket}/{c['Key']}", "file") for c in reply.get("Contents", []) if c["Key"] != prefix)
         if not reply.get("IsTruncated"):
             return
         request["ContinuationToken"] = reply["NextContinuationToken"]
@@ -133,7 +174,13 @@ def _wait_or_raise(err: Exception, attempt: int, what: str) -> None:
         raise err
     delay = RETRY_BASE_DELAY * 2 ** (attempt - 1) * (1 + random.random())
     logger.warning(
-        "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(err).__name__, err, attempt, RETRY_ATTEMPTS - 1, delay
+        "%s failed (%s: %s); retry %d/%d in %.1fs",
+        log_text(what),
+        type(err).__name__,
+        log_text(str(err)),
+        attempt,
+        RETRY_ATTEMPTS - 1,
+        delay,
     )
     time.sleep(delay)
 
@@ -146,6 +193,54 @@ def isdir(fs: fsspec.AbstractFileSystem, path: str) -> bool:
 def exists(fs: fsspec.AbstractFileSystem, path: str) -> bool:
     """Whether ``path`` exists, with retries (s3fs answers False to some errors, raises others)."""
     return bool(with_retries(lambda: fs.exists(path), f"check {path}"))
+
+
+def remove(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    """Delete one file or object by its exact name (``fs.rm`` would expand ``[``, ``*`` and ``?`` in it), with
+    retries; one already gone is fine."""
+
+    def remove_file() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(path)
+
+    with_retries(remove_file, f"remove {path}")
+
+
+# The smallest Parquet file: "PAR1", a footer length and "PAR1" again. A smaller file under a final name was not
+# written by the job (it writes whole files only) and is not trusted as a finished video.
+MIN_PARQUET_BYTES = 12
+
+
+def has_complete_file(fs: fsspec.AbstractFileSystem, path: str, min_bytes: int = MIN_PARQUET_BYTES) -> bool:
+    """Whether ``path`` exists with at least ``min_bytes`` (one metadata request, like an existence check)."""
+
+    def size() -> int:
+        try:
+            return int(fs.info(path).get("size") or 0)
+        except (FileNotFoundError, NotADirectoryError):  # a file where a folder of the path goes: not there either
+            return -1
+
+    found = with_retries(size, f"check {path}")
+    if 0 <= found < min_bytes:
+        logger.warning("%s has %d bytes, too few to be complete: it is written again", path, found)
+    return found >= min_bytes
+
+
+def check_writable(output: str) -> None:
+    """Write and delete a small object under ``output/_runs/`` (transient errors retried): an output that refuses
+    writes is found before any actor starts, and named."""
+    fs, root = resolve(output)
+    probe = join(fs, root, "_runs", f".write-check-{uuid.uuid4().hex}")
+    try:
+        put_atomic(fs, probe, b"savos write check\n")
+    except Exception as err:
+        if is_output_error(err):
+            raise OutputUnwritable.from_error(output, err) from err
+        raise
+    try:
+        remove(fs, probe)
+    except Exception as err:  # writing is what the job needs; a probe left behind is harmless
+        logger.warning("cannot remove the write check %s (%s)", probe, err)
 
 
 def put_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:

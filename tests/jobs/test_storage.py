@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -86,10 +87,10 @@ def test_s3_listing_streams_in_pages_in_name_order(s3_server: SeaweedS3) -> None
         fs.pipe_file(f"listing/root/{name}/00000.jpg", b"x")
         fs.pipe_file(f"listing/root/{name}.mp4", b"x")
     entries = iter_dir(fs, "listing/root", page=4)
-    assert next(entries) == ("listing/root/v000", True)  # the first page arrives before the rest is listed
+    assert next(entries) == ("listing/root/v000", "directory")  # the first page arrives before the rest is listed
     rest = list(entries)
-    assert sorted(p for p, is_dir in rest if is_dir) == [f"listing/root/{n}" for n in names[1:]]
-    assert [p for p, is_dir in rest if not is_dir] == [f"listing/root/{n}.mp4" for n in names]
+    assert sorted(p for p, kind in rest if kind == "directory") == [f"listing/root/{n}" for n in names[1:]]
+    assert [p for p, kind in rest if kind == "file"] == [f"listing/root/{n}.mp4" for n in names]
 
 
 def test_local_listing_in_name_order(tmp_path: Path) -> None:
@@ -97,7 +98,9 @@ def test_local_listing_in_name_order(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     (tmp_path / "a.mp4").write_bytes(b"")
     fs, root = resolve(str(tmp_path))
-    assert [(Path(p).name, d) for p, d in iter_dir(fs, root)] == [("a.mp4", False), ("b", True), ("c", True)]
+    expected = [("a.mp4", "file"), ("b", "directory"), ("c", "directory"), ("fifo", "other")]
+    os.mkfifo(tmp_path / "fifo")
+    assert [(Path(p).name, kind) for p, kind in iter_dir(fs, root)] == expected
 
 
 def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
