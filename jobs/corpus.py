@@ -15,9 +15,13 @@ video, never per frame.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
+import logging
 import posixpath
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +30,10 @@ import fsspec
 from savos.data.errors import InputError
 from savos.data.frames import VIDEO_SUFFIXES
 
-from .storage import isdir, iter_dir, join, resolve, resumable, unstrip
+from .redact import log_text, redact
+from .storage import exists, is_transient, isdir, iter_dir, join, resolve, resumable, unstrip
+
+logger = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "davis", "videos", "manifest")
 MANIFEST_SUFFIXES = (".parquet", ".csv", ".jsonl")
@@ -57,18 +64,59 @@ class VideoTask:
         return cls.from_row(json.loads(text))
 
 
-def discover(uri: str, layout: str = "auto") -> Iterator[VideoTask]:
-    """The videos under ``uri`` in name order (``layout``: one of :data:`LAYOUTS`)."""
+@dataclass(frozen=True)
+class RefusedRow:
+    """A manifest row that names no usable video: its 1-based number, its id if it has one, and why."""
+
+    manifest: str
+    row: int
+    video_id: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.manifest}: row {self.row}: {self.problem}"
+
+
+OnSkip = Callable[[str, str], None]  # (entry URI, why): an entry of the input that is not a video
+OnRefused = Callable[[RefusedRow], None]
+
+
+def _refuse(row: RefusedRow) -> None:
+    raise InputError(f"{row.manifest}", f"row {row.row}: {row.problem}")
+
+
+def discover(
+    uri: str,
+    layout: str = "auto",
+    *,
+    allow_schemes: Sequence[str] = (),
+    on_skip: OnSkip | None = None,
+    on_refused: OnRefused = _refuse,
+) -> Iterator[VideoTask]:
+    """The videos under ``uri`` in name order (``layout``: one of :data:`LAYOUTS`).
+
+    Entries that are not videos (stray files, links to nowhere) go to ``on_skip``; a manifest row that names no
+    usable video goes to ``on_refused`` (by default an :class:`InputError`), and the rows after it are read on.
+    Manifest URIs may use the manifest's own scheme and ``allow_schemes``; relative ones are read from the
+    manifest's folder.
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     fs, root = resolve(uri)
-    if layout == "manifest" or (layout == "auto" and root.endswith(MANIFEST_SUFFIXES)):
-        return _manifest(uri)
+    skip = on_skip or _log_skip
+    if layout == "manifest" or (layout == "auto" and root.lower().endswith(MANIFEST_SUFFIXES)):
+        if not exists(fs, root):
+            raise InputError(uri, "manifest not found")
+        return _manifest(uri, allow_schemes, on_refused)
     if not isdir(fs, root):
         raise InputError(uri, "corpus folder not found")
     if layout == "davis" or (layout == "auto" and isdir(fs, join(fs, root, "JPEGImages"))):
-        return _davis(fs, root)
-    return _videos(fs, root)
+        return _davis(fs, root, skip)
+    return _videos(fs, root, skip)
+
+
+def _log_skip(entry: str, why: str) -> None:
+    logger.warning("skipped %s: %s", log_text(entry), why)
 
 
 def _layout_dir(fs: fsspec.AbstractFileSystem, root: str, kind: str) -> str:
@@ -76,19 +124,28 @@ def _layout_dir(fs: fsspec.AbstractFileSystem, root: str, kind: str) -> str:
     return davis if isdir(fs, davis) else join(fs, root, kind)
 
 
-def _davis(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
+def _davis(fs: fsspec.AbstractFileSystem, root: str, skip: OnSkip) -> Iterator[VideoTask]:
     frames_root, masks_root = _layout_dir(fs, root, "JPEGImages"), _layout_dir(fs, root, "Annotations")
-    for path, is_dir in iter_dir(fs, frames_root):
-        if is_dir:
-            video_id = posixpath.basename(path)
-            yield VideoTask(video_id, unstrip(fs, path), unstrip(fs, join(fs, masks_root, video_id)))
+    if frames_root != join(fs, root, "JPEGImages"):  # videos beside 480p/ are not read: say so
+        for path, _ in iter_dir(fs, join(fs, root, "JPEGImages")):
+            if posixpath.basename(path) != "480p":
+                skip(unstrip(fs, path), "beside JPEGImages/480p/, which is the layout's frames folder")
+    for path, kind in iter_dir(fs, frames_root):
+        if kind != "directory":
+            skip(unstrip(fs, path), _not_a_video(kind, "a folder of frames"))
+            continue
+        video_id = posixpath.basename(path)
+        yield VideoTask(video_id, unstrip(fs, path), unstrip(fs, join(fs, masks_root, video_id)))
 
 
-def _videos(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
+def _videos(fs: fsspec.AbstractFileSystem, root: str, skip: OnSkip) -> Iterator[VideoTask]:
     found = False
-    for path, is_dir in iter_dir(fs, root):
+    for path, kind in iter_dir(fs, root):
         stem, suffix = posixpath.splitext(posixpath.basename(path))
-        if is_dir or suffix.lower() not in VIDEO_SUFFIXES:
+        if kind == "directory" or (kind == "file" and suffix.lower() == ".png"):
+            continue  # a video's masks: its worker finds them
+        if kind != "file" or suffix.lower() not in VIDEO_SUFFIXES:
+            skip(unstrip(fs, path), _not_a_video(kind, f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})"))
             continue
         found = True
         # ROOT/<stem>/ (masks named after frames) or ROOT/<stem>.png: the worker looks, so the driver lists once.
@@ -97,38 +154,114 @@ def _videos(fs: fsspec.AbstractFileSystem, root: str) -> Iterator[VideoTask]:
         raise InputError(unstrip(fs, root), "no videos: neither JPEGImages/ (DAVIS layout) nor video files")
 
 
-def _manifest(uri: str) -> Iterator[VideoTask]:
-    for n, row in enumerate(_manifest_rows(uri), start=1):
-        source = row.get("frames") or row.get("video")
-        if not row.get("video_id") or not source or not row.get("masks"):
-            raise InputError(uri, f"manifest row {n} needs video_id, frames or video, and masks: {row}")
-        yield VideoTask(str(row["video_id"]), str(source), str(row["masks"]))
+def _not_a_video(kind: str, expected: str) -> str:
+    return f"not {expected}" if kind in ("file", "directory") else f"not a file or folder ({kind}: a broken link?)"
 
 
-def _manifest_rows(uri: str) -> Iterator[dict[str, Any]]:
-    """Rows of a manifest, streamed (Parquet by row group, CSV in blocks, JSONL by line); read on where it broke off
-    when storage fails for a moment."""
+def _manifest(uri: str, allow_schemes: Sequence[str], on_refused: OnRefused) -> Iterator[VideoTask]:
+    """The manifest's tasks; its first row is read now, so that a manifest that cannot be read or lists nothing
+    is an error before anything starts."""
     fs, path = resolve(uri)
-    if not path.endswith(MANIFEST_SUFFIXES):
-        raise InputError(uri, f"manifest must end in one of {', '.join(MANIFEST_SUFFIXES)}")
-    yield from resumable(lambda: _read_manifest(fs, path), f"read {uri}")
+    allowed = {*_schemes(fs), *(s.lower() for s in allow_schemes)}
+    rows = _manifest_rows(uri)
+    first = next(rows, None)
+    if first is None:
+        raise InputError(uri, "the manifest lists no videos")
+
+    def tasks() -> Iterator[VideoTask]:
+        for number, row in enumerate(itertools.chain([first], rows), start=1):
+            task = row if isinstance(row, str) else _task(fs, path, row, allowed)
+            if isinstance(task, VideoTask):
+                yield task
+            else:
+                video_id = _text(row, "video_id") if isinstance(row, dict) else None
+                on_refused(RefusedRow(uri, number, video_id, task))
+
+    return tasks()
 
 
-def _read_manifest(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[dict[str, Any]]:
-    if path.endswith(".jsonl"):
-        with fs.open(path, "rt") as f:
+def _task(fs: fsspec.AbstractFileSystem, path: str, row: dict[str, Any], allowed: set[str]) -> VideoTask | str:
+    """The row's task, or what is wrong with it."""
+    video_id, masks = _text(row, "video_id"), _text(row, "masks")
+    source = _text(row, "frames") or _text(row, "video")
+    missing = [
+        name for name, value in (("video_id", video_id), ("frames or video", source), ("masks", masks)) if not value
+    ]
+    if missing or video_id is None or source is None or masks is None:
+        return f"needs {', '.join(missing)} (columns video_id, frames or video, and masks)"
+    located = []
+    for value in (source, masks):
+        uri = _locate(fs, path, value)
+        scheme = _scheme(uri)
+        if scheme not in allowed:
+            return f"{redact(value)}: the scheme {scheme}:// is not allowed here (--allow-schemes {scheme} allows it)"
+        located.append(uri)
+    return VideoTask(video_id, located[0], located[1])
+
+
+def _text(row: dict[str, Any], column: str) -> str | None:
+    """A cell as the text it was written as; None when absent or blank (``0`` is an id like any other)."""
+    value = row.get(column)
+    if value is None:
+        return None
+    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+    return text if text.strip() else None
+
+
+def _locate(fs: fsspec.AbstractFileSystem, manifest_path: str, value: str) -> str:
+    """A URI from a manifest cell: a relative path is read from the manifest's folder."""
+    if _SCHEME.match(value) or posixpath.isabs(value):
+        return value
+    return fs.unstrip_protocol(posixpath.normpath(posixpath.join(posixpath.dirname(manifest_path), value)))
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _scheme(uri: str) -> str:
+    match = _SCHEME.match(uri)
+    return match.group(1).lower() if match else "file"
+
+
+def _schemes(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return tuple(protocol) if isinstance(protocol, tuple | list) else (protocol,)
+
+
+def _manifest_rows(uri: str) -> Iterator[dict[str, Any] | str]:
+    """Rows of a manifest, streamed (Parquet by row group, CSV and JSONL by line), every cell as written (text in
+    a CSV: ``00042`` stays ``00042``); a line that is no row is its problem as a string. Read on where it broke
+    off when storage fails for a moment."""
+    fs, path = resolve(uri)
+    try:
+        yield from resumable(lambda: _read_manifest(fs, path), f"read {uri}")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        if isinstance(err, InputError) or is_transient(err):
+            raise
+        raise InputError(uri, f"cannot read the manifest ({type(err).__name__}: {err})") from err
+
+
+def _read_manifest(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[dict[str, Any] | str]:
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix == ".jsonl":
+        with fs.open(path, "rt", encoding="utf-8") as f:
             for line in f:
                 if line.strip():
-                    yield json.loads(line)
-    elif path.endswith(".csv"):
-        import pyarrow.csv as pacsv
-
-        with fs.open(path, "rb") as f:
-            for batch in pacsv.open_csv(f):
-                yield from batch.to_pylist()
+                    yield _json_row(line)
+    elif suffix == ".csv":
+        with fs.open(path, "rt", encoding="utf-8", newline="") as f:
+            yield from csv.DictReader(f)
     else:
         import pyarrow.parquet as pq
 
         with fs.open(path, "rb") as f:
             for batch in pq.ParquetFile(f).iter_batches():
                 yield from batch.to_pylist()
+
+
+def _json_row(line: str) -> dict[str, Any] | str:
+    try:
+        row = json.loads(line)
+    except ValueError as err:
+        return f"not valid JSON ({err})"
+    return row if isinstance(row, dict) else f"a JSON {type(row).__name__}, not an object with the row's columns"
