@@ -36,7 +36,8 @@ from savos.inference import FrameResult, Predictor, VideoState
 
 from .config import JobConfig
 from .demo import write_clip
-from .prelabel import PrelabelActor, lockstep_videos, pending_tasks, run
+from .pending import pending_tasks
+from .prelabel import PrelabelActor, lockstep_videos, run
 
 logger = logging.getLogger("jobs.bench")
 
@@ -145,13 +146,13 @@ def overhead(work: Path, videos: int, actors: int) -> dict[str, Any]:
 
 def listing(work: Path, videos: int) -> dict[str, Any]:
     """Peak Python memory of the driver while it streams a ``videos``-row manifest through
-    :func:`~jobs.prelabel.pending_tasks` (which checks each video's outputs on storage), and per video."""
+    :func:`~jobs.pending.pending_tasks` (which checks each video's outputs on storage), and per video."""
     manifest = work / "manifest.jsonl"
     with manifest.open("w") as f:
         for index in range(videos):
             row = {"video_id": f"video-{index:07d}", "video": f"s3://corpus/{index:07d}.mp4", "masks": "s3://m/"}
             f.write(json.dumps(row) + "\n")
-    config = JobConfig(input=str(manifest), output=str(work / "listing-out"))
+    config = JobConfig(input=str(manifest), output=str(work / "listing-out"), allow_schemes=("s3",))
     tracemalloc.start()
     start = time.perf_counter()
     listed = sum(1 for _ in pending_tasks(config))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from savos.precision import PRECISION_CHOICES, PRECISION_HELP
@@ -19,6 +19,7 @@ from .corpus import LAYOUTS
 
 Count = Annotated[int, Field(ge=1)]
 Positive = Annotated[float, Field(gt=0)]
+_CHOICES = {"quality": tuple(PRESETS), "precision": tuple(PRECISION_CHOICES)}
 # Below this a frame is too small for the network's 1/32 stride to see anything (64x64).
 MIN_PIXELS = 64 * 64
 
@@ -64,18 +65,12 @@ class JobConfig:
     def _one_is_a_list_of_one(cls, value: Any) -> Any:
         return [value] if isinstance(value, int | float | str) else value
 
-    @field_validator("quality")
+    @field_validator("quality", "precision")
     @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
-        return value
-
-    @field_validator("precision")
-    @classmethod
-    def _known_precision(cls, value: str) -> str:
-        if value not in PRECISION_CHOICES:
-            raise ValueError(f"unknown precision {value!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    def _one_of_its_choices(cls, value: str, info: ValidationInfo) -> str:
+        choices = _CHOICES[str(info.field_name)]
+        if value not in choices:
+            raise ValueError(f"unknown {info.field_name} {value!r}; choose one of {', '.join(choices)}")
         return value
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from savos.inference.prefetch import prefetch
@@ -41,7 +41,7 @@ class ActorPool:
         self.options = {"max_restarts": -1, "max_task_retries": -1, **options}
         self.actors_started = 0  # by the last label()
 
-    def label(self, tasks: Iterable[VideoTask]) -> Iterator[dict[str, Any]]:
+    def label(self, tasks: Iterable[VideoTask]) -> Generator[dict[str, Any], None, None]:
         """Each task's result row, in the order the videos finish. Fewer actors start when there are fewer
         videos than actors; none when there is no video."""
         import ray

@@ -3,45 +3,52 @@
 The driver lists the corpus (streamed), skips videos whose masks already exist (and, unless ``--retry-failed``,
 those with a failure record), and feeds the rest, a video per call, to one pool of :class:`PrelabelActor` (a
 SAVOS predictor each) that lives for the whole run (:mod:`jobs.pool`). Every video writes its own output; the
-driver only counts. Exit status: 0 when every video is labelled, 3 when some failed (their
-records are in ``OUT/failures/``), 4 when storage failed past the retry budget (those videos are left for a
-rerun), 2 on bad options or input.
+driver only counts. Exit status: 0 when every video of the corpus has masks; 3 when some have none (failed
+now or before, or a manifest row could not be used: records in ``OUT/failures/`` and the run summary); 4 when
+storage failed past the retry budget or the output stopped taking writes (those videos are left for a rerun);
+2 on bad options or input, an output that cannot be written included; 143 or 130 when stopped by SIGTERM or
+SIGINT (the summary says so; a rerun finishes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import json
 import logging
 import os
+import queue
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
 from savos.inference.cpu import HEAP_ENV
-from savos.io.schema import display_id
 
 from . import storage
 from .config import JobConfig, parse_config
-from .corpus import VideoTask, discover
-from .labeler import TaskFeed, VideoLabeler, VideoResult, failure_path, mask_path
+from .corpus import VideoTask
+from .interrupt import Interrupted, signals_raise
+from .labeler import TaskFeed, VideoLabeler, VideoResult
+from .pending import ListingNotes, pending_tasks
 from .pool import ActorPool
-from .storage import join, put_atomic, read_bytes, resolve
+from .redact import redact
+from .storage import OutputUnwritable, check_writable, join, put_atomic, read_bytes, resolve
 
 if TYPE_CHECKING:
     from savos.inference import Predictor
 
 logger = logging.getLogger("jobs.prelabel")
+
+T = TypeVar("T")
 
 EXIT_SOME_FAILED = 3
 EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a failure record (rerun to finish)
@@ -64,7 +71,7 @@ class PrelabelActor:
     def __init__(self, config: dict[str, Any]) -> None:
         job = JobConfig(**config)
         storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
-        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="savos-compute")
+        self._compute = ComputeThread()
         self.labeler = self._compute.submit(self._make_labeler, job).result()
         self._counters = _metrics()
         self._feed = TaskFeed()
@@ -146,7 +153,42 @@ class PrelabelActor:
     def close(self) -> None:
         """Let the lock-step finish the videos handed in so far and stop (tests; Ray ends an actor by its process)."""
         self._feed.close()
-        self._compute.shutdown(wait=True)
+        self._compute.shutdown()
+
+
+class ComputeThread:
+    """One daemon thread that runs the functions handed to it, in order.
+
+    A daemon, unlike a :class:`~concurrent.futures.ThreadPoolExecutor`'s workers, which the interpreter joins at
+    exit: an actor process told to exit while its lock-step waits for the next video would otherwise wait for
+    ever, and outlive its job holding the model's memory.
+    """
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="savos-compute", daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._work.put((future, fn, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Return once the functions handed in so far have run."""
+        self._work.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as err:
+                    future.set_exception(err)
 
 
 def _settle(done: asyncio.Future[VideoResult], outcome: VideoResult | BaseException) -> None:
@@ -183,34 +225,6 @@ def _metrics() -> tuple[Any, Any] | None:
         return None
 
 
-def pending_tasks(config: JobConfig, duplicates: list[str] | None = None) -> Iterator[VideoTask]:
-    """The corpus's videos that still need labelling, as the listing streams in.
-
-    A video id seen before in this listing (a manifest may repeat one) is skipped, and added to ``duplicates``:
-    the first row with an id is the one labelled. The ids seen are held as a set (tens of bytes per video).
-    """
-    fs, _ = resolve(config.output)
-    seen: set[str] = set()
-
-    def first_time(task: VideoTask) -> bool:
-        if task.video_id in seen:
-            logger.warning("video id %r appears again in the corpus: this row is skipped", task.video_id)
-            if duplicates is not None:
-                duplicates.append(display_id(task.video_id))
-            return False
-        seen.add(task.video_id)
-        return True
-
-    tasks = (
-        t
-        for t in discover(config.input, config.layout)
-        if first_time(t)
-        and not storage.exists(fs, mask_path(config.output, t.video_id))
-        and (config.retry_failed or not storage.exists(fs, failure_path(config.output, t.video_id)))
-    )
-    return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks
-
-
 def check_output_outside_input(config: JobConfig) -> None:
     """Refuse an output equal to or inside the input (its files would become corpus videos on a rerun, and a
     mistake could overwrite input), unless ``allow_output_in_input``."""
@@ -226,22 +240,34 @@ def check_output_outside_input(config: JobConfig) -> None:
 def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[str, Any]:
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
 
+    Before any actor starts, the output is checked to take writes. The run stops early, its summary written and
+    marked, when the output refuses a write for good (:class:`~jobs.storage.OutputUnwritable`, re-raised) or when
+    the driver gets SIGTERM or SIGINT (:class:`~jobs.interrupt.Interrupted`, re-raised); either way its actors end.
+
     ``actor`` is the labelling actor's class (the benchmark passes one with a no-op model)."""
     import ray
 
     check_output_outside_input(config)
     storage.RETRY_ATTEMPTS = config.storage_retries
+    try:
+        check_writable(config.output)
+    except OutputUnwritable as err:
+        advice = ": access denied, check the storage credentials and their permissions" if err.denied else ""
+        raise InputError(config.output, f"the output cannot be written ({err.problem}){advice}") from err
     remove_stale_temporaries(config.output)
+    notes = ListingNotes()
+    tasks = pending_tasks(config, notes)  # a corpus or manifest that is not there is named before Ray starts
     if not ray.is_initialized():
         ray.init(address=config.address, log_to_driver=True)
     gpus = ray.cluster_resources().get("GPU", 0) > 0
+    check_actor_fits(config, gpus)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    logger.info("run %s: %s -> %s on %s", run_id, config.input, config.output, "GPUs" if gpus else "CPUs")
+    logger.info(
+        "run %s: %s -> %s on %s", run_id, redact(config.input), redact(config.output), "GPUs" if gpus else "CPUs"
+    )
     start, started_at = time.perf_counter(), time.time()
     counts = {"done": 0, "failed": 0, "unrecorded": 0, "frames": 0}
     span = _Span()
-    duplicates: list[str] = []
-    tasks = pending_tasks(config, duplicates)
     # CPU actors start with glibc told to keep freed memory (savos.inference.cpu): it must be set before the
     # process starts, as Ray's own threads have their allocator arenas before the actor's code runs. Ray merges
     # these with the job's.
@@ -250,25 +276,61 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     # Two lock-step widths per actor: one in the network, one waiting to join as those end.
     in_flight = 2 * lockstep_videos(config, gpus)
     pool = ActorPool(actor, config.to_dict(), config.num_actors, in_flight, options)
+    stopped: str | None = None
     last_log = time.perf_counter()
-    for row in pool.label(tasks):
-        counts[row["status"]] += 1
-        counts["frames"] += int(row["frames"])
-        span.add(row["started"], row["finished"])
-        if time.perf_counter() - last_log >= config.progress_every:
-            _log_progress(counts, start)
-            last_log = time.perf_counter()
-    elapsed = time.perf_counter() - start
-    summary = _summary(run_id, config, counts, elapsed)
-    summary.update(span.summary(started_at, counts["frames"]))
-    summary["duplicate_ids_skipped"] = duplicates
-    fs, root = resolve(config.output)
+    try:
+        with signals_raise(), contextlib.closing(pool.label(tasks)) as rows:
+            for row in rows:
+                if row["status"] == "unwritable":
+                    raise OutputUnwritable(config.output, row["error"])
+                counts[row["status"]] += 1
+                counts["frames"] += int(row["frames"])
+                span.add(row["started"], row["finished"])
+                if time.perf_counter() - last_log >= config.progress_every:
+                    _log_progress(counts, start)
+                    last_log = time.perf_counter()
+    except Interrupted as err:
+        stopped = err.name
+        raise
+    except OutputUnwritable:
+        stopped = "output unwritable"
+        raise
+    except BaseException as err:  # the summary says why the run ended early; the error goes on to the caller
+        stopped = f"error: {type(err).__name__}"
+        raise
+    finally:
+        summary = _summary(run_id, config, counts, time.perf_counter() - start)
+        summary.update(span.summary(started_at, counts["frames"]))
+        summary.update(notes.to_dict(), stopped=stopped)
+        _write_summary(config.output, run_id, summary)
+        _log_progress(counts, start)
+    return summary
+
+
+def _write_summary(output: str, run_id: str, summary: dict[str, Any]) -> None:
+    fs, root = resolve(output)
     try:
         put_atomic(fs, join(fs, root, "_runs", f"{run_id}.json"), json.dumps(summary, indent=2).encode())
     except Exception as err:  # the summary is a report; the videos' own outputs are what count
-        logger.error("cannot write the run summary to %s: %s", config.output, err)
-    _log_progress(counts, start)
-    return summary
+        logger.error("cannot write the run summary to %s: %s", redact(output), err)
+
+
+def check_actor_fits(config: JobConfig, gpus: bool) -> None:
+    """On a Ray instance of our own (no ``--address``: nothing will join it), refuse actors that no node can
+    hold: they would wait for ever. A cluster joined by address may grow (an autoscaler): the pool warns there."""
+    import ray
+
+    if config.address is not None:
+        return
+    need = {"CPU": config.cpus_per_actor, "GPU": config.gpus_per_actor if gpus else 0.0}
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    if any(all(node.get(k, 0.0) >= v for k, v in need.items()) for node in nodes):
+        return
+    for key, option in (("CPU", "--cpus-per-actor"), ("GPU", "--gpus-per-actor")):
+        largest = max((node.get(key, 0.0) for node in nodes), default=0.0)
+        if need[key] > largest:
+            problem = f"no node of this Ray instance has that many {key}s (the most is {largest:g})"
+            raise InputError(f"{option} {need[key]:g}", problem)
 
 
 class _Span:
@@ -339,11 +401,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     try:
         summary = run(config)
+    except Interrupted as err:
+        logger.error("%s: the run stopped, its actors ended; rerun with the same output to finish it", err)
+        return err.exit_status
     except InputError as err:
-        print(f"savos-prelabel: error: {err}", file=sys.stderr)
+        print(f"savos-prelabel: error: {redact(str(err))}", file=sys.stderr)
         return 2
-    except PermissionError as err:  # refused credentials: the message names the bucket, never the keys
-        print(f"savos-prelabel: error: access denied ({err}); check the storage credentials", file=sys.stderr)
+    except OutputUnwritable as err:
+        logger.error("%s. The run stopped; nothing written before was lost: make the output writable and rerun", err)
+        return EXIT_STORAGE
+    except PermissionError as err:
+        print(f"savos-prelabel: error: {describe_refusal(err)}", file=sys.stderr)
         return 2
     except Exception as err:
         if not storage.is_transient(err):
@@ -355,18 +423,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             err,
         )
         return EXIT_STORAGE
+    return exit_status(config, summary)
+
+
+def exit_status(config: JobConfig, summary: dict[str, Any]) -> int:
+    """0 only when every video of the corpus has masks."""
     if summary["videos_unrecorded"]:
         logger.error(
             "%d videos could not be labelled nor their failure recorded: storage at %s failed past the retry "
             "budget. Nothing was lost: rerun with the same output to finish them.",
             summary["videos_unrecorded"],
-            config.output,
+            redact(config.output),
         )
         return EXIT_STORAGE
-    if summary["videos_failed"]:
-        logger.warning("%d videos failed; see %s", summary["videos_failed"], config.output.rstrip("/") + "/failures/")
+    failed = summary["videos_failed"]
+    before = summary["videos_failed_before"]["count"]
+    refused = summary["manifest_rows_refused"]["count"]
+    if failed or before or refused:
+        logger.warning(
+            "not every video is labelled: %d failed in this run, %d failed before (not retried without "
+            "--retry-failed), %d manifest rows refused; see %s",
+            failed,
+            before,
+            refused,
+            redact(config.output.rstrip("/")) + "/failures/ and the run summary",
+        )
         return EXIT_SOME_FAILED
     return 0
+
+
+def describe_refusal(err: PermissionError) -> str:
+    """A local file's refused permission names the file; an object store's refusal is about the credentials."""
+    if err.filename is not None:
+        return f"permission denied: {err.filename} ({err.strerror})"
+    return f"access denied by the storage ({redact(str(err))}); check the storage credentials and their permissions"
 
 
 if __name__ == "__main__":

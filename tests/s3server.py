@@ -20,6 +20,7 @@ from pathlib import Path
 
 ACCESS_KEY = "savos-test-key"
 SECRET_KEY = "savos-test-secret-do-not-log"  # a fake secret; tests check it never reaches an output
+READER_KEY, READER_SECRET = "savos-reader-key", "savos-reader-secret"  # may read and list, never write
 
 
 def _free(port: int) -> bool:
@@ -56,7 +57,12 @@ class SeaweedS3:
                     "name": "tests",
                     "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
+                },
+                {
+                    "name": "reader",
+                    "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+                    "actions": ["Read", "List"],
+                },
             ]
         }
         (root / "s3.json").write_text(json.dumps(config))

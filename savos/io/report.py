@@ -40,9 +40,9 @@ def load_report(output: str) -> RunReport:
     fs, root = fsspec.core.url_to_fs(output)
     root = root.rstrip("/")
     report = RunReport(output)
-    for path in sorted(fs.glob(f"{root}/_runs/*.json")):
+    for path in _json_files(fs, f"{root}/_runs"):
         report.runs.append(json.loads(fs.cat_file(path)))
-    for path in sorted(fs.glob(f"{root}/failures/*.json")):
+    for path in _json_files(fs, f"{root}/failures"):
         record = json.loads(fs.cat_file(path))
         report.failures.append({k: record.get(k, "") for k in ("video_id", "error_type", "error", "time")})
     if fs.exists(f"{root}/masks"):
@@ -62,6 +62,13 @@ def load_report(output: str) -> RunReport:
             )
         report.videos.sort(key=lambda v: (v.mean_score, v.video_id))
     return report
+
+
+def _json_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
+    """The ``.json`` files of one folder, in name order (listed, not globbed: an output prefix may hold ``[``)."""
+    if not fs.isdir(folder):
+        return []
+    return sorted(p for p in fs.ls(folder, detail=False) if p.endswith(".json"))
 
 
 def format_report(report: RunReport, lowest: int = 10) -> str:

@@ -156,7 +156,7 @@ def test_every_bad_input_is_recorded_or_handled(tmp_path: Path, tiny_model: SAVO
 
     assert read_video_masks(str(out), "good").ids.shape == (4, 64, 96)  # the first row with the id won
     (summary,) = [json.loads(p.read_text()) for p in (out / "_runs").iterdir()]
-    assert summary["duplicate_ids_skipped"] == ["good"]
+    assert summary["duplicate_ids_skipped"] == {"count": 1, "first": ["good"]}
     assert read_video_masks(str(out), "missing-frame").frame_names == ["00000", "00001", "00003"]
     late = pq.read_table(mask_path(str(out), "first-mask-missing")).to_pydict()
     assert sorted(set(late["frame_idx"])) == [2, 3]

@@ -17,12 +17,7 @@ from jobs.pool import ActorPool
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+RAY_CPUS = 4  # the pool starts several one-CPU actors at once
 
 
 class Echo:

@@ -11,29 +11,12 @@ import pyarrow.dataset as pads
 import pytest
 
 from jobs.prelabel import EXIT_SOME_FAILED, main
-from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import make_video
-from savos.model import SAVOS
 from savos.quality import OnlineAdaptation
 from tests.conftest import write_dataset
 from tests.jobs.outputs import engine_masks, read_masks
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture
-def checkpoint(tiny_model: SAVOS, tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(path, tiny_model, meta={"checkpoint_id": "tiny"})
-    return path
 
 
 def _args(corpus: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
@@ -72,9 +55,9 @@ def test_local_corpus_broken_video_and_resume(
     seconds = summary["labelling_seconds"]  # rounded to the millisecond; the rate was computed before rounding
     assert 7 / (seconds + 5e-4) - 1e-3 <= summary["labelling_frames_per_second"] <= 7 / (seconds - 5e-4) + 1e-3
 
-    # A rerun writes nothing new; the failed video is left alone unless asked.
+    # A rerun writes nothing new; the failed video is left alone unless asked, and still has no masks: status 3.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet")}
-    assert main(_args(corpus, out, checkpoint)) == 0
+    assert main(_args(corpus, out, checkpoint)) == EXIT_SOME_FAILED
     assert {p: p.stat().st_mtime_ns for p in (out / "masks").rglob("*.parquet")} == stamps
 
     # Delete one video's output and fix the broken one: exactly those two are redone.

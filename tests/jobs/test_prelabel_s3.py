@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import s3fs
 
+from jobs import prelabel
 from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
 from tests.conftest import write_dataset, write_mp4
+from tests.jobs.invariants import assert_accounted
 from tests.jobs.outputs import engine_masks, read_masks
-from tests.s3server import SECRET_KEY, SeaweedS3
+from tests.s3server import READER_KEY, READER_SECRET, SECRET_KEY, SeaweedS3
 
 pytestmark = [pytest.mark.ray, pytest.mark.s3]
 
@@ -83,8 +85,60 @@ def test_s3_corpus_labelled_every_frame_matches_the_engine(
     for text in [json.dumps(summaries), json.dumps(record)]:
         assert SECRET_KEY not in text
 
-    # Resume: nothing new is written; only the staging-free final objects exist under the prefix.
+    # Resume: nothing new is written; only the staging-free final objects exist under the prefix. The failed video
+    # is not retried without --retry-failed, and still has no masks: status 3.
     before = {p: s3.info(p)["LastModified"] for p in s3.find("labels/run/masks")}
-    assert job("davis") == 0
+    assert job("davis") == EXIT_SOME_FAILED
     assert {p: s3.info(p)["LastModified"] for p in s3.find("labels/run/masks")} == before
     assert all(p.endswith("/part-0.parquet") for p in before)
+
+
+def test_an_output_prefix_with_glob_characters_keeps_one_outcome_per_video(
+    ray_local, s3: s3fs.S3FileSystem, tmp_path: Path, tiny_model: SAVOS
+) -> None:
+    """``fs.rm`` expands ``[1]``: a retried video's old failure record stayed beside its new masks."""
+    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
+    videos = {"a": make_video(3, seed=1), "b": make_video(3, seed=2)}
+    corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
+    frame = corpus / "JPEGImages" / "480p" / "b" / "00001.jpg"
+    good = frame.read_bytes()
+    frame.write_bytes(b"")
+    s3.mkdir("globs")
+    out = "s3://globs/v[1]"
+    args = ["--input", str(corpus), "--output", out, "--checkpoint", str(checkpoint)]
+    assert main(args) == EXIT_SOME_FAILED
+    assert assert_accounted(out, list(videos)) == ({"a"}, {"b"})
+    frame.write_bytes(good)
+    assert main([*args, "--retry-failed"]) == 0
+    s3fs.S3FileSystem.clear_instance_cache()  # this process's listings of the output are from before the rerun
+    assert assert_accounted(out, list(videos)) == ({"a", "b"}, set())
+
+
+def test_credentials_that_cannot_write_the_output_exit_2_before_anything_starts(
+    s3_server: SeaweedS3,
+    s3: s3fs.S3FileSystem,
+    tmp_path: Path,
+    tiny_model: SAVOS,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
+    corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, seed=1)}, every=1000)
+    s3.mkdir("read-only")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", READER_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", READER_SECRET)
+    s3fs.S3FileSystem.clear_instance_cache()
+
+    def no_ray(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ray started for an output that cannot be written")
+
+    monkeypatch.setattr("ray.init", no_ray)
+    monkeypatch.setattr(prelabel, "ActorPool", no_ray)
+    try:
+        status = main(["--input", str(corpus), "--output", "s3://read-only/run", "--checkpoint", str(checkpoint)])
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "s3://read-only/run: the output cannot be written (PermissionError" in err
+    assert READER_SECRET not in err
