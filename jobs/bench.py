@@ -30,6 +30,7 @@ import torch
 
 from savos.bench.engine import machine
 from savos.checkpoint import load_default_model
+from savos.cli import tune_process_for_cpu_inference
 from savos.data import FrameFolder
 from savos.data.annotations import first_frame_annotation, object_masks
 from savos.inference import FrameResult, Predictor, VideoState
@@ -52,6 +53,7 @@ def write_corpus(root: Path, videos: int, frames: int, height: int, width: int, 
 def engine_alone(corpus: Path, lockstep: int) -> dict[str, Any]:
     """The default model over the corpus in this process: frames decoded ahead, label maps to the host."""
     model, _ = load_default_model()
+    tune_process_for_cpu_inference()  # as the job's actors are
     predictor = Predictor(model, device="auto")
 
     def videos() -> Any:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
+from savos.cli import tune_process_for_cpu_inference
 from savos.data.errors import InputError
 from savos.inference.cpu import HEAP_ENV
 
@@ -87,6 +88,7 @@ class PrelabelActor:
             # As many compute threads as CPUs the actor was given, before the first kernel makes a team (Ray's
             # OMP_NUM_THREADS comes after torch has started).
             torch.set_num_threads(max(1, int(job.cpus_per_actor)))
+            tune_process_for_cpu_inference()
         predictor, model_id = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
         return VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects, lockstep)

@@ -29,7 +29,7 @@ from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
 from ..quality import OnlineAdaptation
 from .aggregate import labels_and_scores, soft_aggregate
-from .cpu import native_bf16, retain_heap
+from .cpu import native_bf16
 from .graphs import GraphedStep
 from .passes import CPU_PASS_PIXELS, CUDA_PASS_PIXELS, passes, rows_per_pass
 from .prefetch import prefetch
@@ -129,8 +129,6 @@ class Predictor:
         if channels_last is None:
             channels_last = not on_cuda or model.config.backbone in CHANNELS_LAST_BACKBONES
         self.channels_last = channels_last
-        if self.device.type == "cpu":
-            retain_heap()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if on_cuda and self.dtype != torch.float32:
