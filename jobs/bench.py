@@ -30,10 +30,10 @@ import torch
 
 from savos.bench.engine import machine
 from savos.checkpoint import load_default_model
-from savos.cli import tune_process_for_cpu_inference
 from savos.data import FrameFolder
 from savos.data.annotations import first_frame_annotation, object_masks
 from savos.inference import FrameResult, Predictor, VideoState
+from savos.inference.cpu import tune_process_for_cpu_inference
 
 from .config import JobConfig
 from .demo import write_clip

@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
-from savos.cli import tune_process_for_cpu_inference
 from savos.data.errors import InputError
-from savos.inference.cpu import HEAP_ENV
+from savos.inference.cpu import HEAP_ENV, tune_process_for_cpu_inference
 
 from . import storage
 from .config import JobConfig, parse_config

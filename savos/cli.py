@@ -503,17 +503,6 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def tune_process_for_cpu_inference() -> None:
-    """Where there is no GPU, keep freed memory in the process (:func:`savos.inference.cpu.retain_heap`): process-
-    wide, so an entry point's choice, never a side effect of building a predictor inside someone's program."""
-    import torch
-
-    from .inference.cpu import retain_heap
-
-    if not torch.cuda.is_available():
-        retain_heap()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import InputError
@@ -522,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    from .inference.cpu import tune_process_for_cpu_inference
+
     tune_process_for_cpu_inference()
     try:
         return int(args.run(args))

@@ -55,6 +55,13 @@ def retain_heap() -> bool:
         return _heap_retained
 
 
+def tune_process_for_cpu_inference() -> None:
+    """Where there is no GPU, :func:`retain_heap`. Process-wide, so an entry point's choice (the ``savos``
+    command, the job's actors), never a side effect of building a predictor inside someone's program."""
+    if not torch.cuda.is_available():
+        retain_heap()
+
+
 def _mallopt(param: int, value: int) -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
