@@ -485,13 +485,16 @@ def _device_name(device: Any) -> str:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_checkpoint
     from .model import ModelConfig, build_savos
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint)
-        print(f"checkpoint {args.checkpoint}: {meta}")
+        print("\n".join(describe_checkpoint(str(args.checkpoint), meta)))
     else:
+        if DEFAULT_CHECKPOINT.is_file():
+            default = read_checkpoint(DEFAULT_CHECKPOINT).get("meta", {})
+            print("\n".join(describe_checkpoint(f"default ({DEFAULT_CHECKPOINT.name})", default)))
         model = build_savos(ModelConfig(backbone=args.backbone), backbone_weights="none")
     print(f"SAVOS {model.config}")
     total = 0
@@ -501,6 +504,20 @@ def _run_info(args: argparse.Namespace) -> int:
         print(f"  {name:<8} {count:>12,}")
     print(f"  {'total':<8} {total:>12,}")
     return 0
+
+
+# Checkpoint metadata shown first, in this order; the rest follows as it is.
+_DESCRIBED = ("checkpoint_id", "licence", "licence_reason", "training_data", "backbone_weights", "model_card")
+
+
+def describe_checkpoint(name: str, meta: dict[str, object]) -> list[str]:
+    """Lines saying what a checkpoint is and under which terms its weights may be used."""
+    lines = [f"checkpoint {name}"]
+    lines += [f"  {key:<17} {meta[key]}" for key in _DESCRIBED if key in meta]
+    if "licence" not in meta:
+        lines.append(f"  {'licence':<17} not recorded: ask whoever trained it (its training data's terms apply)")
+    lines += [f"  {key:<17} {value}" for key, value in meta.items() if key not in _DESCRIBED]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -122,3 +122,13 @@ def test_console_script_points_at_the_cli() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "savos"]
     assert script.value == "savos.cli:main"
+
+
+def test_info_says_under_which_terms_the_weights_may_be_used(checkpoint, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--backbone", "efficientnet_lite0"]) == 0
+    shown = capsys.readouterr().out
+    assert "checkpoint default (default.pt)" in shown
+    assert "licence           CC BY-NC 4.0" in shown
+    assert "DAVIS-2016" in shown
+    assert main(["info", "--checkpoint", str(checkpoint)]) == 0
+    assert "licence           not recorded" in capsys.readouterr().out
