@@ -506,6 +506,9 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `pip install 'savos[job]'` adds (pyproject.toml): the batch job and the job's Parquet outputs need them.
+JOB_MODULES = frozenset({"pyarrow", "pycocotools", "fsspec", "s3fs", "gcsfs", "ray", "yaml", "pydantic"})
+
 # Checkpoint metadata shown first, in this order; the rest follows as it is.
 _DESCRIBED = ("checkpoint_id", "licence", "licence_reason", "training_data", "backbone_weights", "model_card")
 
@@ -535,6 +538,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except (InputError, CheckpointError) as err:
         print(f"savos {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in JOB_MODULES:
+            raise
+        print(
+            f"savos {args.command}: error: this command reads the batch job's output, and its dependencies are not "
+            f"installed ({err.name} is missing): pip install 'savos[job]'",
+            file=sys.stderr,
+        )
         return 2
 
 

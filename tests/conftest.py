@@ -97,3 +97,12 @@ def stoppable_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     yield server
     server.stop()
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def checkpoint(tiny_model: SAVOS, tmp_path: Path) -> Path:
+    """The tiny test model saved as a checkpoint, its id ``tiny``."""
+    from savos.checkpoint import save_checkpoint
+
+    save_checkpoint(path := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
+    return path

@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from savos.checkpoint import save_checkpoint
 from savos.cli import main
 from savos.data import read_mask, write_palette_png
 from savos.data.synthetic import make_video
-from savos.model import SAVOS
 from tests.conftest import shared_data, write_mp4
-
-
-@pytest.fixture
-def checkpoint(tiny_model: SAVOS, tmp_path):
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(path, tiny_model, meta={"checkpoint_id": "tiny"})
-    return path
 
 
 @pytest.fixture

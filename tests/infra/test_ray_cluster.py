@@ -40,10 +40,10 @@ def test_the_image_builds_on_the_pinned_ray() -> None:
     dockerfile = (ROOT / "infra" / "docker" / "Dockerfile").read_text()
     (image_ray,) = re.findall(r"^ARG RAY_VERSION=(\S+)$", dockerfile, re.M)
     assert "FROM rayproject/ray:${RAY_VERSION}-py311-gpu" in dockerfile
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["job"]
     (ray_pin,) = [d for d in dependencies if d.startswith("ray")]
     assert ray_pin.endswith(f"=={image_ray}"), (ray_pin, image_ray)
     (job,) = [d for d in yaml.safe_load_all((ROOT / "infra/k8s/base/rayjob.yaml").read_text())]
     assert job["spec"]["rayClusterSpec"]["rayVersion"] == image_ray
-    assert "pip install --no-cache-dir ." in dockerfile  # the one dependency list: pyproject.toml
+    assert "pip install --no-cache-dir '.[job]'" in dockerfile  # the one dependency list: pyproject.toml
     assert "USER ray" in dockerfile

@@ -1,13 +1,8 @@
-"""Fixtures the job's tests share: a local Ray instance per module, a tiny checkpoint on disk."""
+"""Fixtures the job's tests share: a local Ray instance per module."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from savos.checkpoint import save_checkpoint
-from savos.model import SAVOS
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +13,3 @@ def ray_local(request: pytest.FixtureRequest):
     ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture
-def checkpoint(tiny_model: SAVOS, tmp_path: Path) -> Path:
-    """The tiny test model saved as a checkpoint, its id ``tiny``."""
-    save_checkpoint(path := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
-    return path
