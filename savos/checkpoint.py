@@ -18,6 +18,7 @@ FORMAT = "savos-checkpoint"
 FORMAT_VERSION = 1
 # A checkpoint shipped inside the package; absent until a trained one is committed.
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
+DEFAULT_CHECKPOINT_ID = "savos-lite0-davis16-v2"  # the id in its metadata
 
 
 class CheckpointError(ValueError):

@@ -2,7 +2,7 @@
 
 Usage, in the style of SAM 2::
 
-    predictor = Predictor(model, device="auto")
+    predictor = Predictor.from_pretrained(device="auto")  # or Predictor(model, ...) with a model of your own
     state = predictor.init_state(frames)                # any iterable of (H, W, 3) uint8 RGB frames
     predictor.add_mask(state, frame_idx=0, obj_id=1, mask=first_mask)
     for frame_idx, obj_ids, probs in predictor.propagate(state):
@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from ..model import SAVOS
 from ..model.backbone import EncoderFeatures
 from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
-from ..quality import OnlineAdaptation
+from ..quality import DEFAULT_QUALITY, OnlineAdaptation
 from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16
 from .graphs import GraphedStep
@@ -100,6 +101,7 @@ class Predictor:
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
         self.device = resolve_device(device)
+        self.checkpoint_meta: dict[str, Any] = {}  # set by from_pretrained
         if fold_batch_norms:  # on a copy: the caller's model may go on training
             model = copy.deepcopy(model).eval()
             _fold(model)
@@ -152,10 +154,73 @@ class Predictor:
             self._network = GraphedStep(self._network)
             self._reference_branch = GraphedStep(self._reference_top)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device = "auto",
+        quality: str = DEFAULT_QUALITY,
+        **options: Any,
+    ) -> Predictor:
+        """A predictor in one call: the shipped checkpoint (``None``, ``"default"`` or its id) or a checkpoint
+        file, with a quality preset's test-time options (``fast``, ``balanced``, ``best``); ``options`` are the
+        constructor's and win over the preset's. The checkpoint's metadata (its licence too) is
+        :attr:`checkpoint_meta`.
+        """
+        from ..checkpoint import DEFAULT_CHECKPOINT_ID, load_checkpoint, load_default_model
+        from ..quality import quality_preset
+
+        if name_or_path is None or str(name_or_path) in ("default", DEFAULT_CHECKPOINT_ID):
+            model, meta = load_default_model()
+        else:
+            model, meta = load_checkpoint(name_or_path)
+        predictor = cls(model, device=device, **{**quality_preset(quality).predictor_options(), **options})
+        predictor.checkpoint_meta = meta
+        return predictor
+
     def init_state(self, frames: Iterable[FrameInput]) -> VideoState:
         """A new video. ``frames`` are read lazily (and a few ahead) during :meth:`propagate`."""
+        return VideoState(frames=self._read_ahead(frames), source=frames)
+
+    def _read_ahead(self, frames: Iterable[FrameInput]) -> Iterator[FrameInput]:
         source = _pinned(frames) if self.pin_memory else iter(frames)
-        return VideoState(frames=prefetch(source, self.prefetch_frames))
+        return prefetch(source, self.prefetch_frames)
+
+    def reset_state(self, state: VideoState) -> None:
+        """Forget every object, annotation and propagated frame of ``state``: its video starts again at frame 0.
+
+        The frames are read again from their source, which must allow it (a frame folder, a video file, a list);
+        a one-pass iterator cannot be, and is refused (make a new state from new frames instead).
+        """
+        if state.source is None or iter(state.source) is state.source:
+            raise ValueError("this video's frames were a one-pass iterator: they cannot be read again")
+        close = getattr(state.frames, "close", None)
+        if close is not None:
+            close()
+        fresh = VideoState(frames=self._read_ahead(state.source), source=state.source)
+        for name in state.__dataclass_fields__:
+            setattr(state, name, getattr(fresh, name))
+
+    def remove_object(self, state: VideoState, obj_id: int) -> None:
+        """Stop tracking ``obj_id`` and drop its annotations still ahead. Removed before propagation starts, the
+        other objects' masks are those of a run that never had it; removed later, from the next frame on (the
+        frames before were aggregated with it). A later annotation of the same id starts it afresh."""
+        pending = [frame_idx for frame_idx, masks in state.prompts.items() if obj_id in masks]
+        if obj_id not in state.obj_ids and not pending:
+            raise ValueError(f"object {obj_id} is neither tracked nor annotated ahead")
+        for frame_idx in pending:
+            del state.prompts[frame_idx][obj_id]
+            if not state.prompts[frame_idx]:
+                del state.prompts[frame_idx]
+        if obj_id not in state.obj_ids:
+            return
+        slot = state.obj_idx(obj_id)
+        keep = [i for i in range(len(state.obj_ids)) if i != slot]
+        state.reference = {view: ref[keep] for view, ref in state.reference.items()}
+        if state.guidance is not None:
+            state.guidance = state.guidance[keep]
+        del state.obj_ids[slot]
 
     def add_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask: np.ndarray) -> None:
         """Annotate ``obj_id`` at ``frame_idx`` with a boolean ``(H, W)`` mask (not yet propagated past)."""
@@ -172,18 +237,38 @@ class Predictor:
             raise ValueError(f"mask for object {obj_id} at frame {frame_idx} is empty")
         state.prompts.setdefault(frame_idx, {})[obj_id] = mask
 
-    def propagate(self, state: VideoState) -> Iterator[tuple[int, list[int], torch.Tensor]]:
-        """Yield ``(frame_idx, obj_ids, probs)`` for every frame in order.
+    def propagate(
+        self, state: VideoState, start_frame_idx: int | None = None
+    ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """Yield ``(frame_idx, obj_ids, probs)`` for every frame in order, from ``start_frame_idx`` (default: the
+        next frame not yet propagated; frames before it are read and passed over).
 
         ``probs`` is ``(M, H, W)`` float32 on the predictor's device: the aggregated probability of each
         object in ``obj_ids`` (the background is ``1 - probs.sum(0)``). Objects appear from the frame of their
         first annotation on; frames before any annotation yield ``M = 0``.
         """
+        if start_frame_idx is not None:
+            self._skip_to(state, start_frame_idx)
         for frame in state.frames:
             frame_idx = state.next_frame_idx
             (probs,) = self.step_many([(state, frame)])
             yield frame_idx, list(state.obj_ids), probs
         _check_no_late_prompts(state)
+
+    def _skip_to(self, state: VideoState, start_frame_idx: int) -> None:
+        """Pass over the frames before ``start_frame_idx`` (a video starts there; nothing is tracked yet)."""
+        if start_frame_idx < state.next_frame_idx:
+            raise ValueError(f"frame {start_frame_idx} was already propagated; the next is {state.next_frame_idx}")
+        early = sorted(frame_idx for frame_idx in state.prompts if frame_idx < start_frame_idx)
+        if early or (state.obj_ids and start_frame_idx > state.next_frame_idx):
+            raise ValueError(
+                f"cannot start at frame {start_frame_idx}: objects are tracked or annotated before it "
+                f"(annotated frames {early}); annotate at or after the start frame"
+            )
+        while state.next_frame_idx < start_frame_idx:
+            if next(state.frames, None) is None:
+                raise ValueError(f"the video has {state.next_frame_idx} frames; it cannot start at {start_frame_idx}")
+            state.next_frame_idx += 1
 
     def propagate_many(
         self, videos: Iterable[tuple[K, VideoState] | None], max_active: int = 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,9 @@ class VideoState:
 
     frames: Iterator[FrameInput]
     """Remaining frames, ``(H, W, 3)`` uint8 RGB, consumed as propagation advances."""
+    source: Iterable[FrameInput] | None = None
+    """What the frames came from; read again from its start by ``Predictor.reset_state`` where it can be (a frame
+    folder or a video file, a list), not where it was a one-pass iterator."""
     prompts: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
     """frame_idx -> obj_id -> ``(H, W)`` bool mask, for frames not reached yet."""
     obj_ids: list[int] = field(default_factory=list)
