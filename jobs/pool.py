@@ -24,8 +24,17 @@ logger = logging.getLogger(__name__)
 WAITING_WARNING_SECONDS = 60.0  # an actor not started by then is reported (the cluster may lack its resources)
 
 
+class PoolActor:
+    """What :class:`ActorPool` needs of an actor class besides ``label(task_json)``: :meth:`ready`, which answers
+    once the actor is constructed (or raises its constructor's error), so the pool knows which actors run."""
+
+    def ready(self) -> bool:
+        return True
+
+
 class ActorPool:
-    """``size`` actors of ``actor_class``, built with ``actor_args``; each is given up to ``in_flight`` videos.
+    """``size`` actors of ``actor_class`` (a :class:`PoolActor`), built with ``actor_args``; each is given up to
+    ``in_flight`` videos.
 
     An actor process that dies is restarted by Ray and the calls it held are retried on it (its videos are redone
     from the start: nothing of them was written). An error in an actor's constructor, or one that is no video's
@@ -54,7 +63,7 @@ class ActorPool:
         remote: Any = ray.remote(self.actor_class).options(**self.options)
         actors = [remote.remote(self.actor_args) for _ in first]
         pending = itertools.chain(first, waiting)
-        starting = {actor.__ray_ready__.remote(): index for index, actor in enumerate(actors)}
+        starting = {actor.ready.remote(): index for index, actor in enumerate(actors)}
         running: list[int] = []
         load = [0] * len(actors)
         calls: dict[Any, int] = {}  # a call's result -> its actor

@@ -39,7 +39,7 @@ from .corpus import VideoTask
 from .interrupt import Interrupted, signals_raise
 from .labeler import TaskFeed, VideoLabeler, VideoResult
 from .pending import ListingNotes, pending_tasks
-from .pool import ActorPool
+from .pool import ActorPool, PoolActor
 from .redact import redact
 from .storage import OutputUnwritable, check_writable, join, put_atomic, read_bytes, resolve
 
@@ -54,7 +54,7 @@ EXIT_SOME_FAILED = 3
 EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a failure record (rerun to finish)
 
 
-class PrelabelActor:
+class PrelabelActor(PoolActor):
     """A Ray actor: loads the model once, then labels the videos handed to it for the whole run.
 
     Each call hands in one video and returns its result row once the video's output is written. The driver keeps

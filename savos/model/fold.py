@@ -13,6 +13,9 @@ from __future__ import annotations
 import itertools
 
 from timm.layers import BatchNormAct2d
+
+# timm exports these block classes from no public module: the one private import, capped in pyproject.toml and
+# checked by tests/model/test_fold.py (every pair of both backbones folded, by count).
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models.efficientnet import EfficientNetFeatures
 from torch import nn

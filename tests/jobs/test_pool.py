@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jobs.corpus import VideoTask
-from jobs.pool import ActorPool
+from jobs.pool import ActorPool, PoolActor
 
 pytestmark = pytest.mark.ray
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ray
 RAY_CPUS = 4  # the pool starts several one-CPU actors at once
 
 
-class Echo:
+class Echo(PoolActor):
     """Records its start in ``args["log"]``; answers each video after a short wait, with the most calls it has
     seen running at once. With ``args["expect"]``, no call is answered before that many actors have started: on a
     slow machine the first actors could otherwise label every video while the last one is still starting."""
@@ -42,7 +42,7 @@ class Echo:
         return {"video_id": VideoTask.from_json(task).video_id, "pid": os.getpid(), "most": self.most}
 
 
-class Refuses:
+class Refuses(PoolActor):
     def __init__(self, args: dict[str, Any]) -> None:
         raise FileNotFoundError("s3://models/missing.pt: no such checkpoint")
 

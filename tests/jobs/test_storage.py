@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import threading
 import time
@@ -186,3 +187,12 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
     assert sorted(annotations) == [0, 2]
     for t, ids in annotations.items():
         np.testing.assert_array_equal(ids, video.masks[t])
+
+
+def test_the_one_private_s3fs_call_we_use_is_still_there() -> None:
+    """``storage.s3_request`` pages listings through s3fs's private ``_call_s3(operation, **request)``; a new s3fs
+    that renames it fails here, not in a user's listing (the S3 tests above exercise it on a real server)."""
+    call = getattr(s3fs.S3FileSystem, "_call_s3", None)
+    assert call is not None
+    assert inspect.iscoroutinefunction(call)
+    assert list(inspect.signature(call).parameters)[:2] == ["self", "method"]
