@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +185,13 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
     return predictor, meta
 
 
+def _progress(total: int | None, what: str) -> Any:
+    """A progress bar of frames on stderr; none where stderr is no terminal (logs, CI)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=what, disable=None, dynamic_ncols=True)
+
+
 def _run_segment(args: argparse.Namespace) -> int:
     from .data import open_frames
     from .data.annotations import first_frame_annotation, sparse_annotations
@@ -196,7 +203,8 @@ def _run_segment(args: argparse.Namespace) -> int:
     else:
         annotations = sparse_annotations(args.masks_dir, frames)
     predictor, meta = _load_predictor(args)
-    written = segment_to_pngs(predictor, frames, annotations, args.out)
+    with _progress(len(frames) if isinstance(frames, Sized) else None, "segment") as bar:
+        written = segment_to_pngs(predictor, frames, annotations, args.out, bar.update)
     logger.info(
         "wrote %d masks to %s (model %s, device %s)",
         written,
@@ -218,7 +226,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         source = f"baseline {args.baseline}"
     else:
         predictor, meta = _load_predictor(args)
-        written = segment_sequences(predictor, sequences, args.out)
+        with _progress(sum(len(seq.frames) for seq in sequences), "predict") as bar:
+            written = segment_sequences(predictor, sequences, args.out, bar.update)
         source = f"model {meta.get('checkpoint_id')}"
     logger.info("wrote %d masks for %d sequences to %s (%s)", written, len(sequences), args.out, source)
     return 0

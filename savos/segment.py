@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,15 @@ from .data.vos import Sequence
 from .eval.baselines import run_baseline
 from .inference import Predictor, probs_to_ids
 
+OnFrame = Callable[[], object]  # called once a frame's mask is written (an entry point's progress bar)
+
 
 def segment_to_pngs(
-    predictor: Predictor, frames: FrameSource, annotations: dict[int, np.ndarray], out_dir: Path
+    predictor: Predictor,
+    frames: FrameSource,
+    annotations: dict[int, np.ndarray],
+    out_dir: Path,
+    on_frame: OnFrame | None = None,
 ) -> int:
     """Propagate ``annotations`` (``{frame_idx: (H, W) ids}``) through ``frames``; write one DAVIS-palette PNG
     per frame, named after the frame. Returns the number of masks written."""
@@ -28,16 +34,20 @@ def segment_to_pngs(
     for frame_idx, obj_ids, probs in predictor.propagate(state):
         write_palette_png(out_dir / f"{frames.frame_name(frame_idx)}.png", probs_to_ids(obj_ids, probs))
         written += 1
+        if on_frame is not None:
+            on_frame()
     return written
 
 
-def segment_sequences(predictor: Predictor, sequences: Iterable[Sequence], out_dir: Path) -> int:
+def segment_sequences(
+    predictor: Predictor, sequences: Iterable[Sequence], out_dir: Path, on_frame: OnFrame | None = None
+) -> int:
     """``out_dir/<seq>/<frame>.png`` for each dataset sequence, propagated from its first frame's mask."""
     written = 0
     for seq in sequences:
         frames = FrameFolder(seq.frames[0].parent)
         annotation = first_frame_annotation(seq.masks[seq.frames[0].stem], frames)
-        written += segment_to_pngs(predictor, frames, annotation, out_dir / seq.name)
+        written += segment_to_pngs(predictor, frames, annotation, out_dir / seq.name, on_frame)
     return written
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 from savos.cli import main
 from savos.data import read_mask, write_palette_png
 from savos.data.synthetic import make_video
+from savos.model import SAVOS
 from tests.conftest import shared_data, write_mp4
 
 
@@ -123,3 +124,24 @@ def test_info_says_under_which_terms_the_weights_may_be_used(checkpoint, capsys:
     assert "DAVIS-2016" in shown
     assert main(["info", "--checkpoint", str(checkpoint)]) == 0
     assert "licence           not recorded" in capsys.readouterr().out
+
+
+def test_segmenting_reports_each_frame_to_the_callers_progress(tmp_path, tiny_model: SAVOS) -> None:
+    from savos.data import FrameFolder
+    from savos.inference import Predictor
+    from savos.segment import segment_to_pngs
+
+    video = make_video(num_frames=4, num_objects=2, seed=8)
+    (frames := tmp_path / "frames").mkdir()
+    for t, frame in enumerate(video.frames):
+        Image.fromarray(frame).save(frames / f"{t:05d}.jpg")
+    done: list[int] = []
+    written = segment_to_pngs(
+        Predictor(tiny_model, device="cpu"),
+        FrameFolder(frames),
+        {0: video.masks[0]},
+        tmp_path / "out",
+        on_frame=lambda: done.append(len(list((tmp_path / "out").iterdir()))),
+    )
+    assert written == 4
+    assert done == [1, 2, 3, 4]  # called once each frame's mask is on disk
