@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fsspec.implementations.local import LocalFileSystem
 
 from savos.data.errors import InputError
+from savos.files import TEMPORARY_SUFFIX
 from savos.inference.cpu import HEAP_ENV, tune_process_for_cpu_inference
 
 from . import storage
@@ -361,7 +362,7 @@ def remove_stale_temporaries(output: str) -> None:
     if not isinstance(fs, LocalFileSystem) or not fs.exists(root):
         return
     for path in fs.find(root):
-        if path.endswith(storage.TEMPORARY_SUFFIX) and os.path.basename(path).startswith("."):
+        if path.endswith(TEMPORARY_SUFFIX) and os.path.basename(path).startswith("."):
             logger.info("removing %s, left by an interrupted run", path)
             fs.rm_file(path)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import random
 import shutil
 import time
@@ -22,6 +21,8 @@ import fsspec
 import fsspec.asyn
 import s3fs
 from fsspec.implementations.local import LocalFileSystem
+
+from savos.files import write_atomically
 
 from .redact import log_text
 
@@ -255,7 +256,7 @@ def put_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     and are renamed into place.
     """
     if isinstance(fs, LocalFileSystem):
-        _replace_locally(path, lambda tmp: Path(tmp).write_bytes(data))
+        write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
     else:
         with_retries(lambda: fs.pipe_file(path, data), f"write {path}")
 
@@ -264,21 +265,9 @@ def put_atomic_file(fs: fsspec.AbstractFileSystem, local: str, path: str) -> Non
     """Like :func:`put_atomic`, from a local file (uploaded in one PUT, or a multipart upload, which S3 also
     makes visible only once complete), without holding it in memory."""
     if isinstance(fs, LocalFileSystem):
-        _replace_locally(path, lambda tmp: shutil.copyfile(local, tmp))
+        write_atomically(path, lambda tmp: shutil.copyfile(local, tmp))
     else:
         with_retries(lambda: fs.put_file(local, path), f"write {path}")
-
-
-TEMPORARY_SUFFIX = ".tmp"
-
-
-def _replace_locally(path: str, fill: Callable[[str], object]) -> None:
-    """Fill a temporary file beside ``path`` (``.<name>.<random>.tmp``), then rename it into place."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
-    fill(tmp)
-    os.replace(tmp, path)
 
 
 def read_bytes(uri: str) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .files import write_atomically
 from .model import SAVOS, ModelConfig, build_savos
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,7 @@ def save_checkpoint(
         "state_dict": state,
         "meta": dict(meta or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.vos import load_sequences, split_sequences
 from ..eval.protocol import summarise
+from ..files import write_atomically
 from ..inference.engine import resolve_device
 from ..model import SAVOS, build_savos
 from .clips import ClipSampler
@@ -191,9 +191,7 @@ def _save(
     out: Path, config: TrainConfig, model: SAVOS, optimizer: torch.optim.Optimizer, step: int, options: RunOptions
 ) -> None:
     state = {"config": config.to_dict(), "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-    tmp = out / ".train_state.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, out / "train_state.pt")
+    write_atomically(out / "train_state.pt", lambda tmp: torch.save(state, tmp))
     meta = {
         "checkpoint_id": f"{out.name}-step{step}",
         "train_config": config.to_dict(),

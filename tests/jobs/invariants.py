@@ -10,7 +10,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from jobs.labeler import failure_path, mask_path
-from jobs.storage import TEMPORARY_SUFFIX
+from savos.files import TEMPORARY_SUFFIX
 
 
 def assert_accounted(output: str, video_ids: list[str]) -> tuple[set[str], set[str]]:
