@@ -82,7 +82,7 @@ OnRefused = Callable[[RefusedRow], None]
 
 
 def _refuse(row: RefusedRow) -> None:
-    raise InputError(f"{row.manifest}", f"row {row.row}: {row.problem}")
+    raise InputError(row.manifest, f"row {row.row}: {row.problem}")
 
 
 def discover(
