@@ -303,7 +303,7 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     finally:
         summary = _summary(run_id, config, counts, time.perf_counter() - start)
         summary.update(span.summary(started_at, counts["frames"]))
-        summary.update(notes.to_dict(), stopped=stopped)
+        summary.update(notes.to_dict(), stopped=stopped, interrupted=stopped in ("SIGTERM", "SIGINT"))
         _write_summary(config.output, run_id, summary)
         _log_progress(counts, start)
     return summary

@@ -136,6 +136,7 @@ def test_an_output_that_stops_taking_writes_stops_the_run(ray_local, tmp_path: P
     (summary_path,) = (out / "_runs").glob("*.json")
     summary = json.loads(summary_path.read_text())
     assert summary["stopped"] == "output unwritable"
+    assert summary["interrupted"] is False
     assert summary["videos_done"] == summary["videos_failed"] == 0
 
     (out / "masks").unlink()

@@ -85,6 +85,7 @@ def test_a_signal_stops_the_run_cleanly(tmp_path: Path, checkpoint: Path, signum
     (summary_path,) = (out / "_runs").glob("*.json")
     summary = json.loads(summary_path.read_text())
     assert summary["stopped"] == signal.Signals(signum).name
+    assert summary["interrupted"] is True
     assert summary["videos_done"] < len(videos)
 
     deadline = time.monotonic() + 30  # the Ray instance the driver started ends with it: its actors too
