@@ -51,7 +51,7 @@ from savos.io.schema import (
 from .corpus import VideoTask
 from .redact import log_text, redact
 from .remote import load_annotations, open_video
-from .storage import OutputUnwritable, exists, is_output_error, join, put_atomic, put_atomic_file, remove, resolve
+from .storage import OutputUnwritable, exists, join, put_atomic, put_atomic_file, remove, resolve, write_to_output
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +236,9 @@ class VideoLabeler:
                 video.writer.write_table(to_table(video.rows))
             video.writer.close()
             path = Path(video.staging.name) / "masks.parquet"
-            self._to_output(lambda: put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id)))
+            write_to_output(
+                self.output, lambda: put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id))
+            )
             self._clear_failure(video.task.video_id)
             if video.sheet is not None:
                 self._write_preview(video.task, video.sheet.items)
@@ -268,7 +270,7 @@ class VideoLabeler:
         error = redact(display_id(f"{type(err).__name__}: {err}"))
         data = json.dumps(record, indent=2).encode()
         try:
-            self._to_output(lambda: put_atomic(self.fs, failure_path(self.output, task.video_id), data))
+            write_to_output(self.output, lambda: put_atomic(self.fs, failure_path(self.output, task.video_id), data))
         except OutputUnwritable as write_err:
             return self._result(video, "unwritable", write_err.problem)
         except Exception as write_err:  # storage is down past the retry budget: the driver reports it
@@ -279,16 +281,6 @@ class VideoLabeler:
     def _result(self, video: _Video, status: str, error: str = "") -> VideoResult:
         seconds, video_id = time.perf_counter() - video.start, display_id(video.task.video_id)
         return VideoResult(video_id, status, 0, 0, seconds, video.started, time.time(), error)
-
-    def _to_output(self, write: Callable[[], None]) -> None:
-        """Run one write to the output; an error that says the output takes no file becomes
-        :class:`OutputUnwritable`."""
-        try:
-            write()
-        except Exception as err:
-            if is_output_error(err):
-                raise OutputUnwritable.from_error(self.output, err) from err
-            raise
 
     def _write_preview(self, task: VideoTask, sheet: dict[int, np.ndarray]) -> None:
         """Read the sampled frames again and write the contact sheet; a preview never fails its video."""

@@ -232,17 +232,23 @@ def has_complete_file(fs: fsspec.AbstractFileSystem, path: str, min_bytes: int =
     return found >= min_bytes
 
 
+def write_to_output(output: str, write: Callable[[], object]) -> None:
+    """Run one write to the job's ``output``; an error that says the output takes no file at all becomes
+    :class:`OutputUnwritable` (any other error is raised as it is)."""
+    try:
+        write()
+    except Exception as err:
+        if is_output_error(err):
+            raise OutputUnwritable.from_error(output, err) from err
+        raise
+
+
 def check_writable(output: str) -> None:
     """Write and delete a small object under ``output/_runs/`` (transient errors retried): an output that refuses
     writes is found before any actor starts, and named."""
     fs, root = resolve(output)
     probe = join(fs, root, "_runs", f".write-check-{uuid.uuid4().hex}")
-    try:
-        put_atomic(fs, probe, b"savos write check\n")
-    except Exception as err:
-        if is_output_error(err):
-            raise OutputUnwritable.from_error(output, err) from err
-        raise
+    write_to_output(output, lambda: put_atomic(fs, probe, b"savos write check\n"))
     try:
         remove(fs, probe)
     except Exception as err:  # writing is what the job needs; a probe left behind is harmless
