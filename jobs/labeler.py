@@ -72,6 +72,21 @@ def preview_path(output: str, video_id: str) -> str:
     return join(fs, root, preview_key(video_id))
 
 
+def failure_record(video_id: str, task: dict[str, Any], error_type: str, error: str, trace: str, model: str) -> bytes:
+    """The JSON of ``failures/<key>.json``: why a video has no masks, as text any tool can store, the credentials
+    of any URI in it removed."""
+    record = {
+        "video_id": display_id(video_id),
+        "task": {k: redact(display_id(v)) if isinstance(v, str) else v for k, v in task.items()},
+        "error_type": error_type,
+        "error": redact(display_id(error)),
+        "traceback": redact(display_id(trace)),
+        "model": model,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return json.dumps(record, indent=2).encode()
+
+
 class EvenSample:
     """Evenly spaced items of a stream of unknown length, in constant memory: every ``step``-th item is kept,
     and when more than ``2 * size`` are, every other one of those goes and the step doubles."""
@@ -258,17 +273,9 @@ class VideoLabeler:
         task = video.task
         video_id = display_id(task.video_id)
         logger.warning("video %s failed: %s: %s", log_text(video_id), type(err).__name__, log_text(str(err)))
-        record = {
-            "video_id": video_id,
-            "task": {k: redact(display_id(v)) for k, v in task.to_row().items()},
-            "error_type": type(err).__name__,
-            "error": redact(display_id(str(err))),
-            "traceback": redact(display_id("".join(traceback.format_exception(err)))),
-            "model": self.model_id,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        trace = "".join(traceback.format_exception(err))
+        data = failure_record(task.video_id, task.to_row(), type(err).__name__, str(err), trace, self.model_id)
         error = redact(display_id(f"{type(err).__name__}: {err}"))
-        data = json.dumps(record, indent=2).encode()
         try:
             write_to_output(self.output, lambda: put_atomic(self.fs, failure_path(self.output, task.video_id), data))
         except OutputUnwritable as write_err:

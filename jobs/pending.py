@@ -4,9 +4,7 @@ everything the listing met that is not a video to label, written down for the ru
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +14,7 @@ from savos.io.schema import display_id
 from . import storage
 from .config import JobConfig
 from .corpus import RefusedRow, VideoTask, discover
-from .labeler import failure_path, mask_path
+from .labeler import failure_path, failure_record, mask_path
 from .redact import log_text, redact
 
 logger = logging.getLogger(__name__)
@@ -89,9 +87,16 @@ def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Itera
     def refused(row: RefusedRow) -> None:
         logger.warning("%s", log_text(str(row)))
         notes.refused_rows.add({"row": row.row, "video_id": row.video_id, "problem": redact(row.problem)})
-        has_masks = row.video_id is not None and storage.has_complete_file(fs, mask_path(config.output, row.video_id))
-        if row.video_id is not None and first_time(row.video_id) and not has_masks:
-            _record_refused_row(config.output, row)
+        video_id = row.video_id
+        # An id seen before is a duplicate; one labelled before keeps its masks and gets no record.
+        if (
+            video_id is not None
+            and first_time(video_id)
+            and not storage.has_complete_file(fs, mask_path(config.output, video_id))
+        ):
+            task = {"manifest": row.manifest, "row": row.row}
+            record = failure_record(video_id, task, "ManifestRowError", str(row), "", "")
+            storage.put_atomic(fs, failure_path(config.output, video_id), record)
 
     def skipped(entry: str, why: str) -> None:
         logger.warning("skipped %s: %s", log_text(entry), why)
@@ -102,19 +107,3 @@ def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Itera
     )
     tasks = (task for task in listing if to_label(task))
     return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks
-
-
-def _record_refused_row(output: str, row: RefusedRow) -> None:
-    """The failure record of a video whose manifest row cannot be used: ``savos report`` and reruns see it."""
-    assert row.video_id is not None
-    fs, _ = storage.resolve(output)
-    record = {
-        "video_id": display_id(row.video_id),
-        "task": {"manifest": redact(row.manifest), "row": row.row},
-        "error_type": "ManifestRowError",
-        "error": redact(display_id(str(row))),
-        "traceback": "",
-        "model": "",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    storage.put_atomic(fs, failure_path(output, row.video_id), json.dumps(record, indent=2).encode())
