@@ -51,7 +51,7 @@ from savos.io.schema import (
 from .corpus import VideoTask
 from .redact import log_text, redact
 from .remote import load_annotations, open_video
-from .storage import OutputUnwritable, exists, join, put_atomic, put_atomic_file, remove, resolve, write_to_output
+from .storage import OutputUnwritable, join, put_atomic, put_atomic_file, remove, resolve, write_to_output
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class VideoLabeler:
             write_to_output(
                 self.output, lambda: put_atomic_file(self.fs, str(path), mask_path(self.output, video.task.video_id))
             )
-            self._clear_failure(video.task.video_id)
+            remove(self.fs, failure_path(self.output, video.task.video_id))  # an earlier run's record, if any
             if video.sheet is not None:
                 self._write_preview(video.task, video.sheet.items)
             seconds = time.perf_counter() - video.start
@@ -304,11 +304,6 @@ class VideoLabeler:
             logger.warning(
                 "video %s: no preview (%s: %s)", log_text(task.video_id), type(err).__name__, log_text(str(err))
             )
-
-    def _clear_failure(self, video_id: str) -> None:
-        path = failure_path(self.output, video_id)
-        if exists(self.fs, path):
-            remove(self.fs, path)
 
 
 @dataclass(eq=False)
