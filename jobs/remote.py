@@ -41,8 +41,8 @@ class RemoteFrameFolder(NamedFrames):
     def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, uri: str) -> None:
         self.fs, self.uri = fs, uri
         listing = with_retries(lambda: fs.ls(folder, detail=False), f"list {uri}")
-        images = {posixpath.basename(p): p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES}
-        self.paths = [images[name] for name in frame_order(list(images))]
+        images = [p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES]
+        self.paths = frame_order(images, posixpath.basename)
         if not self.paths:
             raise InputError(uri, "no frames in the folder")
         self.names = unique_stems(uri, [posixpath.basename(p) for p in self.paths])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -21,6 +21,8 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 # EXIF orientations that turn the picture by 90 degrees (width and height swap).
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
+_DIGITS = re.compile(r"(\d+)")
+T = TypeVar("T")
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -58,9 +60,10 @@ def displayed_size(image: Image.Image) -> tuple[int, int]:
     return (image.width, image.height) if turned else (image.height, image.width)
 
 
-def frame_order(names: list[str]) -> list[str]:
-    """File names in frame order: digits compared as numbers (``2.jpg`` before ``10.jpg``), the rest as text."""
-    return sorted(names, key=lambda name: [(0, int(t), t) if t.isdigit() else (1, 0, t) for t in _DIGITS.split(name)])
+def frame_order(files: Iterable[T], name: Callable[[T], str]) -> list[T]:
+    """``files`` in frame order of their ``name``: digits compared as numbers (``2.jpg`` before ``10.jpg``), the
+    rest as text."""
+    return sorted(files, key=lambda f: [(0, int(t), t) if t.isdigit() else (1, 0, t) for t in _DIGITS.split(name(f))])
 
 
 def unique_stems(folder: str | os.PathLike[str], names: list[str]) -> list[str]:
@@ -73,9 +76,6 @@ def unique_stems(folder: str | os.PathLike[str], names: list[str]) -> list[str]:
             raise InputError(folder, f"two frames named {stem!r}: {seen[stem]} and {name}; keep one")
         seen[stem] = name
     return stems
-
-
-_DIGITS = re.compile(r"(\d+)")
 
 
 class NamedFrames:
@@ -104,8 +104,7 @@ class FrameFolder(NamedFrames):
         for path in images:
             if not path.is_file():  # reading a FIFO would wait for ever
                 raise InputError(path, "not a regular file (a FIFO, socket or broken link)")
-        by_name = {p.name: p for p in images}
-        self.paths = [by_name[name] for name in frame_order(list(by_name))]
+        self.paths = frame_order(images, lambda p: p.name)
         if not self.paths:
             raise InputError(self.folder, f"no frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
         self.names = unique_stems(self.folder, [p.name for p in self.paths])

@@ -72,9 +72,9 @@ def read_mask(
     ids = ids.astype(np.uint8)
     if mode == "L" and set(np.unique(ids).tolist()) == {0, 255}:
         ids = (ids == 255).astype(np.uint8)  # DAVIS-2016 binary mask
-    elif not keep_void and (ids == VOID).any():
-        logger.info("%s: %d pixels of id %d (void, not an object) read as background", path, (ids == VOID).sum(), VOID)
-        ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
+    elif not keep_void and (void := ids == VOID).any():
+        logger.info("%s: %d pixels of id %d (void, not an object) read as background", path, void.sum(), VOID)
+        ids = np.where(void, 0, ids).astype(np.uint8)
     if not allow_empty and not ids.any():
         raise InputError(path, "mask has no object (every pixel is background)")
     if frame_size is not None and ids.shape != tuple(frame_size):
