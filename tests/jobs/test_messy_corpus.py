@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs import prelabel
 from jobs.labeler import failure_path, mask_path
 from jobs.prelabel import EXIT_SOME_FAILED, EXIT_STORAGE, describe_refusal, main
 from savos.data import write_palette_png
@@ -109,16 +108,10 @@ def _up(relative: str) -> str:
 
 
 def test_an_output_that_cannot_be_written_exits_2_before_anything_starts(
-    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, checkpoint: Path, ray_must_not_start: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, seed=1)}, every=1000)
     (out := tmp_path / "out.txt").write_text("x\n")
-
-    def no_ray(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Ray started for an output that cannot be written")
-
-    monkeypatch.setattr("ray.init", no_ray)
-    monkeypatch.setattr(prelabel, "ActorPool", no_ray)
     assert main(["--input", str(corpus), "--output", str(out), "--checkpoint", str(checkpoint)]) == 2
     err = capsys.readouterr().err
     assert f"{out}: the output cannot be written (NotADirectoryError" in err
@@ -178,19 +171,13 @@ def test_actors_bigger_than_every_node_are_refused(
 
 @pytest.mark.parametrize("manifest", ["missing.csv", "empty.csv"])
 def test_a_manifest_that_is_not_there_or_empty_exits_2_naming_it(
-    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], manifest: str
+    tmp_path: Path, checkpoint: Path, ray_must_not_start: None, capsys: pytest.CaptureFixture[str], manifest: str
 ) -> None:
     if manifest == "empty.csv":
         (tmp_path / manifest).write_bytes(b"")
-    monkeypatch.setattr("ray.init", _no_ray)
-    monkeypatch.setattr(prelabel, "ActorPool", _no_ray)
     args = ["--input", str(tmp_path / manifest), "--output", str(tmp_path / "out"), "--checkpoint", str(checkpoint)]
     assert main(args) == 2
     assert f"error: {tmp_path / manifest}: " in capsys.readouterr().err
-
-
-def _no_ray(*args: object, **kwargs: object) -> None:
-    raise AssertionError("Ray started for a run that cannot start")
 
 
 def test_refused_permission_names_the_file_or_the_credentials() -> None:
@@ -220,7 +207,7 @@ def test_a_full_or_read_only_disk_exits_2_before_anything_starts(
     tmp_path: Path,
     small_disk: Path,
     checkpoint: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    ray_must_not_start: None,
     capsys: pytest.CaptureFixture[str],
     disk: str,
 ) -> None:
@@ -236,8 +223,6 @@ def test_a_full_or_read_only_disk_exits_2_before_anything_starts(
     else:
         subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
         expected = "OSError: [Errno 30] Read-only file system"
-    monkeypatch.setattr("ray.init", _no_ray)
-    monkeypatch.setattr(prelabel, "ActorPool", _no_ray)
     assert main(["--input", str(corpus), "--output", str(out), "--checkpoint", str(checkpoint)]) == 2
     err = capsys.readouterr().err
     assert f"{out}: the output cannot be written ({expected}" in err

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import s3fs
 
-from jobs import prelabel
 from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
@@ -120,6 +119,7 @@ def test_credentials_that_cannot_write_the_output_exit_2_before_anything_starts(
     tmp_path: Path,
     tiny_model: SAVOS,
     monkeypatch: pytest.MonkeyPatch,
+    ray_must_not_start: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
@@ -128,12 +128,6 @@ def test_credentials_that_cannot_write_the_output_exit_2_before_anything_starts(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", READER_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", READER_SECRET)
     s3fs.S3FileSystem.clear_instance_cache()
-
-    def no_ray(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Ray started for an output that cannot be written")
-
-    monkeypatch.setattr("ray.init", no_ray)
-    monkeypatch.setattr(prelabel, "ActorPool", no_ray)
     try:
         status = main(["--input", str(corpus), "--output", "s3://read-only/run", "--checkpoint", str(checkpoint)])
     finally:
