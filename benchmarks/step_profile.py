@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from savos.bench.lockstep import run_videos
 from savos.data.synthetic import make_video
-from savos.inference import Predictor
+from savos.inference import EngineOptions, Predictor
 from savos.model import ModelConfig, build_savos
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = build_savos(ModelConfig(backbone="resnet50"), backbone_weights="none").eval()
-    predictor = Predictor(model, device="cuda", precision="bf16", compile=args.compile)
+    predictor = Predictor(model, device="cuda", precision="bf16", options=EngineOptions(compile=args.compile))
     clip = make_video(args.frames, 480, 854, num_objects=args.objects, seed=11)
     first = clip.first_masks(args.objects)
     run_videos(predictor, clip.frames if args.compile else clip.frames[:3], first, args.k)  # warm-up

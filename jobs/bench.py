@@ -32,11 +32,12 @@ from savos.bench.engine import machine
 from savos.checkpoint import load_default_model
 from savos.data import FrameFolder
 from savos.data.annotations import first_frame_annotation, object_masks
-from savos.inference import FrameResult, Predictor, VideoState
+from savos.inference import EngineOptions, FrameResult, Predictor, VideoState
 from savos.inference.cpu import tune_process_for_cpu_inference
 
 from .config import JobConfig
 from .demo import write_clip
+from .output import OutputLocation
 from .pending import pending_tasks
 from .prelabel import PrelabelActor, lockstep_videos, run
 
@@ -124,9 +125,8 @@ class NoOpActor(PrelabelActor):
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         model, _ = load_default_model()
         # Its network never runs: no copy of the model with folded batch norms.
-        predictor = CarryForward(
-            model, device="cpu", precision="fp32", max_pixels=job.max_pixels, fold_batch_norms=False
-        )
+        options = EngineOptions(max_pixels=job.max_pixels, fold_batch_norms=False)
+        predictor = CarryForward(model, device="cpu", precision="fp32", options=options)
         return predictor, "no-op"
 
 
@@ -157,7 +157,7 @@ def listing(work: Path, videos: int) -> dict[str, Any]:
     config = JobConfig(input=str(manifest), output=str(work / "listing-out"), allow_schemes=("s3",))
     tracemalloc.start()
     start = time.perf_counter()
-    listed = sum(1 for _ in pending_tasks(config))
+    listed = sum(1 for _ in pending_tasks(config, OutputLocation.open(config.output, config.retry_policy())))
     seconds = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -25,13 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import fsspec
-
 from savos.data.errors import InputError
 from savos.data.frames import VIDEO_SUFFIXES
 
 from .redact import log_text, redact
-from .storage import exists, is_transient, isdir, iter_dir, join, resolve, resumable, unstrip
+from .retry import RetryPolicy, is_transient
+from .storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +88,7 @@ def discover(
     uri: str,
     layout: str = "auto",
     *,
+    retry: RetryPolicy | None = None,
     allow_schemes: Sequence[str] = (),
     on_skip: OnSkip | None = None,
     on_refused: OnRefused = _refuse,
@@ -98,79 +98,80 @@ def discover(
     Entries that are not videos (stray files, links to nowhere) go to ``on_skip``; a manifest row that names no
     usable video goes to ``on_refused`` (by default an :class:`InputError`), and the rows after it are read on.
     Manifest URIs may use the manifest's own scheme and ``allow_schemes``; relative ones are read from the
-    manifest's folder.
+    manifest's folder. Storage calls go through ``retry`` (by default :class:`~jobs.retry.RetryPolicy`'s).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    fs, root = resolve(uri)
+    storage, root = Storage.open(uri, retry or RetryPolicy())
     skip = on_skip or _log_skip
     if layout == "manifest" or (layout == "auto" and root.lower().endswith(MANIFEST_SUFFIXES)):
-        if not exists(fs, root):
+        if not storage.exists(root):
             raise InputError(uri, "manifest not found")
-        return _manifest(uri, allow_schemes, on_refused)
-    if not isdir(fs, root):
+        return _manifest(uri, storage, root, allow_schemes, on_refused)
+    if not storage.isdir(root):
         raise InputError(uri, "corpus folder not found")
-    if layout == "davis" or (layout == "auto" and isdir(fs, join(fs, root, "JPEGImages"))):
-        return _davis(fs, root, skip)
-    return _videos(fs, root, skip)
+    if layout == "davis" or (layout == "auto" and storage.isdir(storage.join(root, "JPEGImages"))):
+        return _davis(storage, root, skip)
+    return _videos(storage, root, skip)
 
 
 def _log_skip(entry: str, why: str) -> None:
     logger.warning("skipped %s: %s", log_text(entry), why)
 
 
-def _layout_dir(fs: fsspec.AbstractFileSystem, root: str, kind: str) -> str:
-    davis = join(fs, root, kind, "480p")
-    return davis if isdir(fs, davis) else join(fs, root, kind)
+def _layout_dir(storage: Storage, root: str, kind: str) -> str:
+    davis = storage.join(root, kind, "480p")
+    return davis if storage.isdir(davis) else storage.join(root, kind)
 
 
-def _davis(fs: fsspec.AbstractFileSystem, root: str, skip: OnSkip) -> Iterator[VideoTask]:
-    frames_root, masks_root = _layout_dir(fs, root, "JPEGImages"), _layout_dir(fs, root, "Annotations")
-    if frames_root != join(fs, root, "JPEGImages"):  # videos beside 480p/ are not read: say so
-        for path, _ in iter_dir(fs, join(fs, root, "JPEGImages")):
+def _davis(storage: Storage, root: str, skip: OnSkip) -> Iterator[VideoTask]:
+    frames_root, masks_root = _layout_dir(storage, root, "JPEGImages"), _layout_dir(storage, root, "Annotations")
+    if frames_root != storage.join(root, "JPEGImages"):  # videos beside 480p/ are not read: say so
+        for path, _ in storage.iter_dir(storage.join(root, "JPEGImages")):
             if posixpath.basename(path) != "480p":
-                skip(unstrip(fs, path), "beside JPEGImages/480p/, which is the layout's frames folder")
-    for path, kind in iter_dir(fs, frames_root):
+                skip(storage.uri(path), "beside JPEGImages/480p/, which is the layout's frames folder")
+    for path, kind in storage.iter_dir(frames_root):
         if kind != "directory":
-            skip(unstrip(fs, path), _not_a_video(kind, "a folder of frames"))
+            skip(storage.uri(path), _not_a_video(kind, "a folder of frames"))
             continue
         video_id = posixpath.basename(path)
-        yield VideoTask(video_id, unstrip(fs, path), unstrip(fs, join(fs, masks_root, video_id)))
+        yield VideoTask(video_id, storage.uri(path), storage.uri(storage.join(masks_root, video_id)))
 
 
-def _videos(fs: fsspec.AbstractFileSystem, root: str, skip: OnSkip) -> Iterator[VideoTask]:
+def _videos(storage: Storage, root: str, skip: OnSkip) -> Iterator[VideoTask]:
     found = False
-    for path, kind in iter_dir(fs, root):
+    for path, kind in storage.iter_dir(root):
         stem, suffix = posixpath.splitext(posixpath.basename(path))
         if kind == "directory" or (kind == "file" and suffix.lower() == ".png"):
             continue  # a video's masks: its worker finds them
         if kind != "file" or suffix.lower() not in VIDEO_SUFFIXES:
-            skip(unstrip(fs, path), _not_a_video(kind, f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})"))
+            skip(storage.uri(path), _not_a_video(kind, f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})"))
             continue
         found = True
         # ROOT/<stem>/ (masks named after frames) or ROOT/<stem>.png: the worker looks, so the driver lists once.
-        yield VideoTask(stem, unstrip(fs, path), unstrip(fs, join(fs, root, stem)))
+        yield VideoTask(stem, storage.uri(path), storage.uri(storage.join(root, stem)))
     if not found:
-        raise InputError(unstrip(fs, root), "no videos: neither JPEGImages/ (DAVIS layout) nor video files")
+        raise InputError(storage.uri(root), "no videos: neither JPEGImages/ (DAVIS layout) nor video files")
 
 
 def _not_a_video(kind: str, expected: str) -> str:
     return f"not {expected}" if kind in ("file", "directory") else f"not a file or folder ({kind}: a broken link?)"
 
 
-def _manifest(uri: str, allow_schemes: Sequence[str], on_refused: OnRefused) -> Iterator[VideoTask]:
+def _manifest(
+    uri: str, storage: Storage, path: str, allow_schemes: Sequence[str], on_refused: OnRefused
+) -> Iterator[VideoTask]:
     """The manifest's tasks; its first row is read now, so that a manifest that cannot be read or lists nothing
     is an error before anything starts."""
-    fs, path = resolve(uri)
-    allowed = {*_schemes(fs), *(s.lower() for s in allow_schemes)}
-    rows = _manifest_rows(uri)
+    allowed = {*_schemes(storage), *(s.lower() for s in allow_schemes)}
+    rows = _manifest_rows(uri, storage, path)
     first = next(rows, None)
     if first is None:
         raise InputError(uri, "the manifest lists no videos")
 
     def tasks() -> Iterator[VideoTask]:
         for number, row in enumerate(itertools.chain([first], rows), start=1):
-            task = row if isinstance(row, str) else _task(fs, path, row, allowed)
+            task = row if isinstance(row, str) else _task(storage, path, row, allowed)
             if isinstance(task, VideoTask):
                 yield task
             else:
@@ -180,7 +181,7 @@ def _manifest(uri: str, allow_schemes: Sequence[str], on_refused: OnRefused) -> 
     return tasks()
 
 
-def _task(fs: fsspec.AbstractFileSystem, path: str, row: dict[str, Any], allowed: set[str]) -> VideoTask | str:
+def _task(storage: Storage, path: str, row: dict[str, Any], allowed: set[str]) -> VideoTask | str:
     """The row's task, or what is wrong with it."""
     video_id, masks = _text(row, "video_id"), _text(row, "masks")
     source = _text(row, "frames") or _text(row, "video")
@@ -191,7 +192,7 @@ def _task(fs: fsspec.AbstractFileSystem, path: str, row: dict[str, Any], allowed
         return f"needs {', '.join(missing)} (columns video_id, frames or video, and masks)"
     located = []
     for value in (source, masks):
-        uri = _locate(fs, path, value)
+        uri = _locate(storage, path, value)
         scheme = _scheme(uri)
         if scheme not in allowed:
             return f"{redact(value)}: the scheme {scheme}:// is not allowed here (--allow-schemes {scheme} allows it)"
@@ -208,11 +209,11 @@ def _text(row: dict[str, Any], column: str) -> str | None:
     return text if text.strip() else None
 
 
-def _locate(fs: fsspec.AbstractFileSystem, manifest_path: str, value: str) -> str:
+def _locate(storage: Storage, manifest_path: str, value: str) -> str:
     """A URI from a manifest cell: a relative path is read from the manifest's folder."""
     if _SCHEME.match(value) or posixpath.isabs(value):
         return value
-    return fs.unstrip_protocol(posixpath.normpath(posixpath.join(posixpath.dirname(manifest_path), value)))
+    return storage.uri(posixpath.normpath(posixpath.join(posixpath.dirname(manifest_path), value)))
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -223,25 +224,25 @@ def _scheme(uri: str) -> str:
     return match.group(1).lower() if match else "file"
 
 
-def _schemes(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
-    protocol = fs.protocol
+def _schemes(storage: Storage) -> tuple[str, ...]:
+    protocol = storage.fs.protocol
     return tuple(protocol) if isinstance(protocol, tuple | list) else (protocol,)
 
 
-def _manifest_rows(uri: str) -> Iterator[dict[str, Any] | str]:
+def _manifest_rows(uri: str, storage: Storage, path: str) -> Iterator[dict[str, Any] | str]:
     """Rows of a manifest, streamed (Parquet by row group, CSV and JSONL by line), every cell as written (text in
     a CSV: ``00042`` stays ``00042``); a line that is no row is its problem as a string. Read on where it broke
     off when storage fails for a moment."""
-    fs, path = resolve(uri)
     try:
-        yield from resumable(lambda: _read_manifest(fs, path), f"read {uri}")
+        yield from storage.retry.resumable(lambda: _read_manifest(storage, path), f"read {uri}")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         if isinstance(err, InputError) or is_transient(err):
             raise
         raise InputError(uri, f"cannot read the manifest ({type(err).__name__}: {err})") from err
 
 
-def _read_manifest(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[dict[str, Any] | str]:
+def _read_manifest(storage: Storage, path: str) -> Iterator[dict[str, Any] | str]:
+    fs = storage.fs
     suffix = posixpath.splitext(path)[1].lower()
     if suffix == ".jsonl":
         with fs.open(path, "rt", encoding="utf-8") as f:

@@ -11,10 +11,9 @@ from typing import Any
 
 from savos.io.schema import display_id
 
-from . import storage
 from .config import JobConfig
 from .corpus import RefusedRow, VideoTask, discover
-from .labeler import failure_path, failure_record, mask_path
+from .output import OutputLocation, failure_record
 from .redact import log_text, redact
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class ListingNotes:
         }
 
 
-def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Iterator[VideoTask]:
+def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes | None = None) -> Iterator[VideoTask]:
     """The corpus's videos that still need labelling, as the listing streams in.
 
     Skipped: a video with complete masks; one with a failure record unless ``retry_failed``; an id seen before in
@@ -65,7 +64,6 @@ def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Itera
     ``notes`` in any case. The ids seen are held as a set (tens of bytes per video).
     """
     notes = notes if notes is not None else ListingNotes()
-    fs, _ = storage.resolve(config.output)
     seen: set[str] = set()
 
     def first_time(video_id: str) -> bool:
@@ -77,9 +75,9 @@ def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Itera
         return True
 
     def to_label(task: VideoTask) -> bool:
-        if not first_time(task.video_id) or storage.has_complete_file(fs, mask_path(config.output, task.video_id)):
+        if not first_time(task.video_id) or output.has_masks(task.video_id):
             return False
-        if config.retry_failed or not storage.exists(fs, failure_path(config.output, task.video_id)):
+        if config.retry_failed or not output.has_failure(task.video_id):
             return True
         notes.failed_before.add(display_id(task.video_id))
         return False
@@ -89,21 +87,22 @@ def pending_tasks(config: JobConfig, notes: ListingNotes | None = None) -> Itera
         notes.refused_rows.add({"row": row.row, "video_id": row.video_id, "problem": redact(row.problem)})
         video_id = row.video_id
         # An id seen before is a duplicate; one labelled before keeps its masks and gets no record.
-        if (
-            video_id is not None
-            and first_time(video_id)
-            and not storage.has_complete_file(fs, mask_path(config.output, video_id))
-        ):
+        if video_id is not None and first_time(video_id) and not output.has_masks(video_id):
             task = {"manifest": row.manifest, "row": row.row}
             record = failure_record(video_id, task, "ManifestRowError", str(row), "", "")
-            storage.put_atomic(fs, failure_path(config.output, video_id), record)
+            output.put(output.failure(video_id), record)
 
     def skipped(entry: str, why: str) -> None:
         logger.warning("skipped %s: %s", log_text(entry), why)
         notes.entries_skipped.add({"entry": redact(display_id(entry)), "why": why})
 
     listing = discover(
-        config.input, config.layout, allow_schemes=config.allow_schemes, on_skip=skipped, on_refused=refused
+        config.input,
+        config.layout,
+        retry=output.storage.retry,
+        allow_schemes=config.allow_schemes,
+        on_skip=skipped,
+        on_refused=refused,
     )
     tasks = (task for task in listing if to_label(task))
     return itertools.islice(tasks, config.max_videos) if config.max_videos is not None else tasks

@@ -25,11 +25,16 @@ WAITING_WARNING_SECONDS = 60.0  # an actor not started by then is reported (the 
 
 
 class PoolActor:
-    """What :class:`ActorPool` needs of an actor class besides ``label(task_json)``: :meth:`ready`, which answers
-    once the actor is constructed (or raises its constructor's error), so the pool knows which actors run."""
+    """What :class:`ActorPool` needs of an actor class: :meth:`ready`, which answers once the actor is constructed
+    (or raises its constructor's error), so the pool knows which actors run; and :meth:`label_video`."""
 
     def ready(self) -> bool:
         return True
+
+    async def label_video(self, task: str) -> dict[str, Any]:
+        """Label one video (a :class:`~jobs.corpus.VideoTask` as JSON); its result row, once its output is
+        written."""
+        raise NotImplementedError
 
 
 class ActorPool:
@@ -48,9 +53,9 @@ class ActorPool:
             raise ValueError(f"an actor pool needs at least one actor and one video each, got {size} and {in_flight}")
         self.actor_class, self.actor_args, self.size, self.in_flight = actor_class, actor_args, size, in_flight
         self.options = {"max_restarts": -1, "max_task_retries": -1, **options}
-        self.actors_started = 0  # by the last label()
+        self.actors_started = 0  # by the last results()
 
-    def label(self, tasks: Iterable[VideoTask]) -> Generator[dict[str, Any], None, None]:
+    def results(self, tasks: Iterable[VideoTask]) -> Generator[dict[str, Any], None, None]:
         """Each task's result row, in the order the videos finish. Fewer actors start when there are fewer
         videos than actors; none when there is no video."""
         import ray
@@ -79,7 +84,7 @@ class ActorPool:
                     if task is None:
                         more = False
                         break
-                    calls[actors[index].label.remote(task.to_json())] = index
+                    calls[actors[index].label_video.remote(task.to_json())] = index
                     load[index] += 1
                 if not calls and not more:
                     return

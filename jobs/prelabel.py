@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import queue
 import sys
 import tempfile
@@ -28,21 +26,21 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fsspec.implementations.local import LocalFileSystem
-
 from savos.data.errors import InputError
-from savos.files import TEMPORARY_SUFFIX
+from savos.inference import EngineOptions
 from savos.inference.cpu import HEAP_ENV, tune_process_for_cpu_inference
 
-from . import storage
 from .config import JobConfig, parse_config
 from .corpus import VideoTask
 from .interrupt import Interrupted, signals_raise
-from .labeler import TaskFeed, VideoLabeler, VideoResult
+from .labeler import TaskFeed, VideoLabeler
+from .output import OutputLocation, OutputUnwritable
 from .pending import ListingNotes, pending_tasks
 from .pool import ActorPool, PoolActor
 from .redact import redact
-from .storage import OutputUnwritable, check_writable, join, put_atomic, read_bytes, resolve
+from .retry import is_transient
+from .storage import Storage, resolve
+from .writer import VideoResult
 
 if TYPE_CHECKING:
     from savos.inference import Predictor
@@ -71,7 +69,6 @@ class PrelabelActor(PoolActor):
 
     def __init__(self, config: dict[str, Any]) -> None:
         job = JobConfig(**config)
-        storage.RETRY_ATTEMPTS = job.storage_retries  # this worker's storage calls
         self._compute = ComputeThread()
         self.labeler = self._compute.submit(self._make_labeler, job).result()
         self._counters = _metrics()
@@ -91,7 +88,8 @@ class PrelabelActor(PoolActor):
             tune_process_for_cpu_inference()
         predictor, model_id = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
-        return VideoLabeler(predictor, model_id, job.output, job.preview_every, job.max_objects, lockstep)
+        output = OutputLocation.open(job.output, job.retry_policy())
+        return VideoLabeler(predictor, model_id, output, job.preview_every, job.max_objects, lockstep)
 
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""
@@ -103,20 +101,21 @@ class PrelabelActor(PoolActor):
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / "model.pt"
-                local.write_bytes(read_bytes(job.checkpoint))
+                storage, path = Storage.open(job.checkpoint, job.retry_policy())
+                local.write_bytes(storage.read(path))
                 model, meta = load_checkpoint(local)
         predictor = Predictor(
             model,
             device="auto",
             precision=job.precision,
-            max_pixels=job.max_pixels,
-            max_pass_pixels=job.max_pass_pixels,
-            compile=job.compile,
-            **job.test_time().predictor_options(),
+            quality=job.test_time(),
+            options=EngineOptions(
+                max_pixels=job.max_pixels, max_pass_pixels=job.max_pass_pixels or "auto", compile=job.compile
+            ),
         )
         return predictor, str(meta.get("checkpoint_id", "unknown"))
 
-    async def label(self, task: str) -> dict[str, Any]:
+    async def label_video(self, task: str) -> dict[str, Any]:
         """Label one video (a :class:`VideoTask` as JSON); its result row, once its output is written."""
         done: asyncio.Future[VideoResult] = asyncio.get_running_loop().create_future()
         with self._lock:
@@ -243,22 +242,22 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
 
     Before any actor starts, the output is checked to take writes. The run stops early, its summary written and
-    marked, when the output refuses a write for good (:class:`~jobs.storage.OutputUnwritable`, re-raised) or when
+    marked, when the output refuses a write for good (:class:`~jobs.output.OutputUnwritable`, re-raised) or when
     the driver gets SIGTERM or SIGINT (:class:`~jobs.interrupt.Interrupted`, re-raised); either way its actors end.
 
     ``actor`` is the labelling actor's class (the benchmark passes one with a no-op model)."""
     import ray
 
     check_output_outside_input(config)
-    storage.RETRY_ATTEMPTS = config.storage_retries
+    output = OutputLocation.open(config.output, config.retry_policy())
     try:
-        check_writable(config.output)
+        output.check_writable()
     except OutputUnwritable as err:
         advice = ": access denied, check the storage credentials and their permissions" if err.denied else ""
         raise InputError(config.output, f"the output cannot be written ({err.problem}){advice}") from err
-    remove_stale_temporaries(config.output)
+    output.remove_stale_temporaries()
     notes = ListingNotes()
-    tasks = pending_tasks(config, notes)  # a corpus or manifest that is not there is named before Ray starts
+    tasks = pending_tasks(config, output, notes)  # a corpus or manifest that is not there is named before Ray starts
     if not ray.is_initialized():
         ray.init(address=config.address, log_to_driver=True)
     gpus = ray.cluster_resources().get("GPU", 0) > 0
@@ -281,7 +280,7 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     stopped: str | None = None
     last_log = time.perf_counter()
     try:
-        with signals_raise(), contextlib.closing(pool.label(tasks)) as rows:
+        with signals_raise(), contextlib.closing(pool.results(tasks)) as rows:
             for row in rows:
                 if row["status"] == "unwritable":
                     raise OutputUnwritable(config.output, row["error"])
@@ -304,17 +303,9 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
         summary = _summary(run_id, config, counts, time.perf_counter() - start)
         summary.update(span.summary(started_at, counts["frames"]))
         summary.update(notes.to_dict(), stopped=stopped, interrupted=stopped in ("SIGTERM", "SIGINT"))
-        _write_summary(config.output, run_id, summary)
+        output.write_summary(run_id, summary)
         _log_progress(counts, start)
     return summary
-
-
-def _write_summary(output: str, run_id: str, summary: dict[str, Any]) -> None:
-    fs, root = resolve(output)
-    try:
-        put_atomic(fs, join(fs, root, "_runs", f"{run_id}.json"), json.dumps(summary, indent=2).encode())
-    except Exception as err:  # the summary is a report; the videos' own outputs are what count
-        logger.error("cannot write the run summary to %s: %s", redact(output), err)
 
 
 def check_actor_fits(config: JobConfig, gpus: bool) -> None:
@@ -354,17 +345,6 @@ class _Span:
             "labelling_seconds": round(seconds, 3),
             "labelling_frames_per_second": round(frames / seconds, 3),
         }
-
-
-def remove_stale_temporaries(output: str) -> None:
-    """Delete temporary files a killed run left on a local output (an object store has none: a PUT is whole)."""
-    fs, root = resolve(output)
-    if not isinstance(fs, LocalFileSystem) or not fs.exists(root):
-        return
-    for path in fs.find(root):
-        if path.endswith(TEMPORARY_SUFFIX) and os.path.basename(path).startswith("."):
-            logger.info("removing %s, left by an interrupted run", path)
-            fs.rm_file(path)
 
 
 def _log_progress(counts: dict[str, int], start: float) -> None:
@@ -416,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"savos-prelabel: error: {describe_refusal(err)}", file=sys.stderr)
         return 2
     except Exception as err:
-        if not storage.is_transient(err):
+        if not is_transient(err):
             raise
         logger.error(
             "storage failed past the retry budget (%s: %s); the run stopped. Nothing was lost: rerun with the same "

@@ -12,9 +12,7 @@ import posixpath
 from collections.abc import Iterator
 from pathlib import Path
 
-import fsspec
 import numpy as np
-from fsspec.implementations.local import LocalFileSystem
 from PIL import Image
 
 from savos.data.annotations import first_frame_annotation, sparse_annotations
@@ -32,15 +30,16 @@ from savos.data.frames import (
 )
 
 from .corpus import VideoTask
-from .storage import exists, isdir, iter_dir, resolve, with_retries
+from .retry import RetryPolicy
+from .storage import Storage
 
 
 class RemoteFrameFolder(NamedFrames):
     """Image files in one object-storage folder, in name order, decoded as they are read."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, uri: str) -> None:
-        self.fs, self.uri = fs, uri
-        listing = with_retries(lambda: fs.ls(folder, detail=False), f"list {uri}")
+    def __init__(self, storage: Storage, folder: str, uri: str) -> None:
+        self.storage, self.uri = storage, uri
+        listing = storage.ls(folder)
         images = [p for p in listing if posixpath.splitext(p)[1].lower() in IMAGE_SUFFIXES]
         self.paths = frame_order(images, posixpath.basename)
         if not self.paths:
@@ -59,12 +58,12 @@ class RemoteFrameFolder(NamedFrames):
 
     def _read(self, index: int) -> np.ndarray:
         path = self.paths[index]
-        data = with_retries(lambda: self.fs.cat_file(path), f"read {path}")
+        data = self.storage.read(path)
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return decode_image(image)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise InputError(self.fs.unstrip_protocol(path), f"cannot decode image ({err})") from err
+            raise InputError(self.storage.uri(path), f"cannot decode image ({err})") from err
 
     def __iter__(self) -> Iterator[np.ndarray]:
         height, width = self.size
@@ -72,60 +71,60 @@ class RemoteFrameFolder(NamedFrames):
             frame = self._first if index == 0 and self._first is not None else self._read(index)
             if frame.shape[:2] != (height, width):
                 raise InputError(
-                    self.fs.unstrip_protocol(self.paths[index]),
+                    self.storage.uri(self.paths[index]),
                     f"frame is {frame.shape[1]}x{frame.shape[0]}, the first frame {width}x{height}",
                 )
             yield frame
 
 
-def open_video(task: VideoTask, staging: Path) -> FrameSource:
+def open_video(task: VideoTask, staging: Path, retry: RetryPolicy) -> FrameSource:
     """The task's frames: a local folder or file as is; remote folders streamed; remote video files staged."""
-    fs, path = resolve(task.source)
+    storage, path = Storage.open(task.source, retry)
     is_file = posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES
-    if isinstance(fs, LocalFileSystem):
+    if storage.is_local:
         return VideoFile(path) if is_file else FrameFolder(path)
     if is_file:
         local = staging / f"video{posixpath.splitext(path)[1]}"
-        _download(fs, path, local, task.source)
+        _download(storage, path, local, task.source)
         return VideoFile(local)
-    return RemoteFrameFolder(fs, path, task.source)
+    return RemoteFrameFolder(storage, path, task.source)
 
 
-def load_annotations(task: VideoTask, frames: FrameSource, staging: Path) -> dict[int, np.ndarray]:
+def load_annotations(task: VideoTask, frames: FrameSource, staging: Path, retry: RetryPolicy) -> dict[int, np.ndarray]:
     """``{frame_idx: ids}``: one first-frame mask file, or a folder of masks named after their frames."""
-    fs, path = resolve(task.masks)
+    storage, path = Storage.open(task.masks, retry)
     uri = task.masks
-    if not path.lower().endswith(".png") and not isdir(fs, path):
+    if not path.lower().endswith(".png") and not storage.isdir(path):
         # ROOT/<video> with no such folder: ROOT/<video>.png (or .PNG)
-        found = next((f"{path}{suffix}" for suffix in (".png", ".PNG") if exists(fs, f"{path}{suffix}")), None)
+        found = next((f"{path}{suffix}" for suffix in (".png", ".PNG") if storage.exists(f"{path}{suffix}")), None)
         if found is None:
             raise InputError(uri, "no masks: neither a folder of masks named so nor a first-frame mask .png beside it")
         path, uri = found, f"{uri.rstrip('/')}{found[len(path) :]}"
-    if isinstance(fs, LocalFileSystem):
+    if storage.is_local:
         return (
             first_frame_annotation(path, frames) if path.lower().endswith(".png") else sparse_annotations(path, frames)
         )
     if path.lower().endswith(".png"):
         local = staging / "first-frame.png"
-        _download(fs, path, local, uri)
+        _download(storage, path, local, uri)
         try:
             return first_frame_annotation(local, frames)
         except InputError as err:  # name the stored file, not our temporary copy
             raise InputError(uri, err.problem) from err
-    masks = [p for p, kind in iter_dir(fs, path) if kind == "file" and p.lower().endswith(".png")]
+    masks = [p for p, kind in storage.iter_dir(path) if kind == "file" and p.lower().endswith(".png")]
     if not masks:
         raise InputError(uri, "no .png masks for this video")
     folder = staging / "masks"
     folder.mkdir()
     for remote in masks:
-        _download(fs, remote, folder / posixpath.basename(remote), fs.unstrip_protocol(remote))
+        _download(storage, remote, folder / posixpath.basename(remote), storage.uri(remote))
     try:
         return sparse_annotations(folder, frames)
     except InputError as err:
         raise InputError(f"{uri.rstrip('/')}/{Path(err.path).name}", err.problem) from err
 
 
-def _download(fs: fsspec.AbstractFileSystem, path: str, local: Path, uri: str) -> None:
-    if not exists(fs, path):
+def _download(storage: Storage, path: str, local: Path, uri: str) -> None:
+    if not storage.exists(path):
         raise InputError(uri, "file not found")
-    local.write_bytes(with_retries(lambda: fs.cat_file(path), f"read {uri}"))
+    local.write_bytes(storage.read(path))

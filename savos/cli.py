@@ -125,44 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, help="also write an HTML page with the contact sheets here")
     report.set_defaults(run=_run_report)
 
-    bench = commands.add_parser("bench", help="the engine against the naive reference path (speed ratio, equality)")
-    bench.add_argument("--objects", type=int, nargs="+", default=[1, 4], help="object counts (default: 1 4)")
-    bench.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
-    bench.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="default 480 854")
-    bench.add_argument("--backbone", help="random-weight model of this backbone instead of the default checkpoint")
-    bench.add_argument("--repeats", type=int, default=1, help="best of this many runs per path (default: 1)")
-    bench.add_argument(
-        "--lockstep", type=int, nargs="+", metavar="K", help="instead: K videos in lock-step, for each K given"
-    )
-    bench.add_argument(
-        "--scaling", action="store_true", help="instead: object-frames/s against objects (1-8) and frame size"
-    )
-    bench.add_argument("--plot", type=Path, help="for --scaling: also draw it as a PNG here (needs matplotlib)")
-    bench.add_argument("--max-pixels", type=int, default=1920 * 1080, help="for --scaling: pixel budget per frame")
-    bench.add_argument("--device", default="auto", help="for --lockstep, --scaling: auto, cpu, cuda (default: auto)")
-    bench.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
-    bench.add_argument(
-        "--compile",
-        action="store_true",
-        help="for --lockstep: torch.compile the target step (on CUDA one static compilation per batch bucket)",
-    )
-    bench.add_argument("--no-channels-last", action="store_true", help="for --lockstep: NCHW even for resnet50")
-    bench.add_argument("--no-pin-memory", action="store_true", help="for --lockstep: pageable frame uploads")
-    bench.add_argument(
-        "--no-cuda-graphs", action="store_true", help="for --lockstep, --scaling: eager network steps on CUDA"
-    )
-    bench.add_argument(
-        "--quality",
-        nargs="+",
-        choices=list(PRESETS),
-        help="instead: seconds per frame and per adaptation, and FLOPs, of these quality presets",
-    )
-    bench.add_argument(
-        "--adapt-steps", type=int, default=3, help="for --quality: adaptation steps timed, scaled to the preset's"
-    )
-    bench.add_argument("--decode", action="store_true", help="also JPEG decoding, CPU against GPU")
-    bench.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
-    bench.set_defaults(run=_run_bench)
+    _add_bench(commands)
 
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
     info.add_argument("--backbone", default="resnet50", help="resnet50, efficientnet_lite0 or efficientnet_lite2")
@@ -181,7 +144,7 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
     quality = quality_preset(args.quality).with_overrides(
         scales=args.scales, flip=args.flip, online_steps=args.online_steps, online_lr=args.online_lr
     )
-    predictor = Predictor(model, device=args.device, precision=args.precision, **quality.predictor_options())
+    predictor = Predictor(model, device=args.device, precision=args.precision, quality=quality)
     return predictor, meta
 
 
@@ -390,8 +353,65 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench(commands: Any) -> None:
+    """``savos bench KIND``: one subcommand per measurement, each with its own options."""
+    bench = commands.add_parser("bench", help="speed, measured as ratios within one run (savos bench KIND --help)")
+    kinds = bench.add_subparsers(dest="bench_kind", required=True, metavar="KIND")
+
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--backbone", help="random-weight model of this backbone instead of the default checkpoint")
+    model.add_argument("--json", type=Path, help="write every figure with its unit and configuration here")
+    clips = argparse.ArgumentParser(add_help=False)
+    clips.add_argument("--objects", type=int, nargs="+", default=[1, 4], help="object counts (default: 1 4)")
+    clips.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
+    clips.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="default 480 854")
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    precision = argparse.ArgumentParser(add_help=False)
+    precision.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
+    graphs = argparse.ArgumentParser(add_help=False)
+    graphs.add_argument("--no-cuda-graphs", action="store_true", help="eager network steps on CUDA")
+
+    engine = kinds.add_parser(
+        "engine", parents=[model, clips, precision], help="the engine against the naive reference path (CPU)"
+    )
+    engine.add_argument("--repeats", type=int, default=1, help="best of this many runs per path (default: 1)")
+    engine.set_defaults(run=_run_bench, measure=_bench_engine)
+
+    lockstep = kinds.add_parser(
+        "lockstep", parents=[model, clips, device, precision, graphs], help="K videos in lock-step, for each K"
+    )
+    lockstep.add_argument("k", type=int, nargs="+", metavar="K", help="videos advanced together")
+    lockstep.add_argument(
+        "--compile", action="store_true", help="torch.compile the target step (on CUDA one per batch bucket)"
+    )
+    lockstep.add_argument("--no-channels-last", action="store_true", help="NCHW even for resnet50")
+    lockstep.add_argument("--no-pin-memory", action="store_true", help="pageable frame uploads")
+    lockstep.set_defaults(run=_run_bench, measure=_bench_lockstep)
+
+    scaling = kinds.add_parser(
+        "scaling", parents=[model, device, precision, graphs], help="object-frames/s against objects and frame size"
+    )
+    scaling.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
+    scaling.add_argument("--max-pixels", type=int, default=1920 * 1080, help="pixel budget per frame")
+    scaling.add_argument("--plot", type=Path, help="also draw it as a PNG here (needs matplotlib)")
+    scaling.set_defaults(run=_run_bench, measure=_bench_scaling)
+
+    quality = kinds.add_parser(
+        "quality", parents=[model, clips, device], help="seconds per frame and per adaptation, and FLOPs, per preset"
+    )
+    quality.add_argument("presets", nargs="+", choices=list(PRESETS), metavar="PRESET", help=", ".join(PRESETS))
+    quality.add_argument("--adapt-steps", type=int, default=3, help="adaptation steps timed, scaled to the preset's")
+    quality.set_defaults(run=_run_bench, measure=_bench_quality)
+
+    decode = kinds.add_parser("decode", help="JPEG decoding frames/s, CPU against GPU")
+    decode.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="default 480 854")
+    decode.add_argument("--json", type=Path, help="write the figures here")
+    decode.set_defaults(run=_run_bench_decode)
+
+
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_engine, format_results, machine, write_json
+    from .bench import machine, write_json
     from .checkpoint import load_default_model
     from .model import ModelConfig, build_savos
 
@@ -399,23 +419,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         model = build_savos(ModelConfig(backbone=args.backbone), backbone_weights="none").eval()
     else:
         model, _ = load_default_model()
-    if args.lockstep:
-        results = _bench_lockstep(model, args)
-    elif args.scaling:
-        results = _bench_scaling(model, args)
-    elif args.quality:
-        results = _bench_quality(model, args)
-    else:
-        results = bench_engine(
-            model, args.objects, args.frames, args.size[0], args.size[1], args.repeats, args.precision
-        )
-        print(format_results(results))
+    results = args.measure(model, args)
     results["config"]["model"] = args.backbone or "default checkpoint"
-    if args.decode:
-        from .bench.decode import bench_decode
-
-        results["decode"] = bench_decode(args.size[0], args.size[1])
-        print("JPEG decode, frames/s:", {k: round(v) for k, v in results["decode"].items() if k.endswith("_s")})
     results.setdefault("machine", machine())
     if args.json:
         write_json(args.json, results)
@@ -427,13 +432,33 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_engine(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
+    from .bench import bench_engine, format_results
+
+    results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats, args.precision)
+    print(format_results(results))
+    return results
+
+
+def _run_bench_decode(args: argparse.Namespace) -> int:
+    from .bench import machine, write_json
+    from .bench.decode import bench_decode
+
+    figures = bench_decode(args.size[0], args.size[1])
+    print("JPEG decode, frames/s:", {k: round(v) for k, v in figures.items() if k.endswith("_s")})
+    if args.json:
+        write_json(args.json, {"decode": figures, "config": {"size": args.size}, "machine": machine()})
+        logger.info("wrote %s", args.json)
+    return 0
+
+
 def _bench_quality(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     from .bench.quality import bench_quality, format_quality
     from .quality import quality_preset
 
     results = bench_quality(
         model,
-        {name: quality_preset(name) for name in args.quality},
+        {name: quality_preset(name) for name in args.presets},
         objects=tuple(args.objects),
         frames=args.frames,
         size=(args.size[0], args.size[1]),
@@ -447,18 +472,20 @@ def _bench_quality(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
 
 def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     from .bench.lockstep import format_lockstep, lockstep_report
-    from .inference import Predictor
+    from .inference import EngineOptions, Predictor
 
     predictor = Predictor(
         model,
         device=args.device,
         precision=args.precision,
-        channels_last=False if args.no_channels_last else None,
-        compile=args.compile,
-        pin_memory=False if args.no_pin_memory else None,
-        cuda_graphs=False if args.no_cuda_graphs else None,
+        options=EngineOptions(
+            channels_last=False if args.no_channels_last else "auto",
+            compile=args.compile,
+            pin_memory=False if args.no_pin_memory else "auto",
+            cuda_graphs=False if args.no_cuda_graphs else "auto",
+        ),
     )
-    results = lockstep_report(predictor, args.lockstep, args.objects, args.frames, *args.size)
+    results = lockstep_report(predictor, args.k, args.objects, args.frames, *args.size)
     results["config"]["model"] = args.backbone or "default checkpoint"
     print(format_lockstep(results))
     return results
@@ -466,14 +493,13 @@ def _bench_lockstep(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
 
 def _bench_scaling(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     from .bench.scaling import format_scaling, plot_scaling, scaling_report
-    from .inference import Predictor
+    from .inference import EngineOptions, Predictor
 
     predictor = Predictor(
         model,
         device=args.device,
         precision=args.precision,
-        max_pixels=args.max_pixels,
-        cuda_graphs=False if args.no_cuda_graphs else None,
+        options=EngineOptions(max_pixels=args.max_pixels, cuda_graphs=False if args.no_cuda_graphs else "auto"),
     )
     results = scaling_report(predictor, frames=args.frames)
     results["config"]["model"] = args.backbone or "default checkpoint"

@@ -62,10 +62,6 @@ class Quality:
             "online": self.online.to_dict() if self.online is not None else None,
         }
 
-    def predictor_options(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`~savos.inference.Predictor`."""
-        return {"scales": self.scales, "flip": self.flip, "online": self.online}
-
     def with_overrides(
         self,
         *,

@@ -90,9 +90,6 @@ def stoppable_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     server.start()
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
-    # botocore retries a refused connection a few times by itself, for a random few seconds: without that, an
-    # outage of a second proves that the job's own retries carry it, every time.
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     s3fs.S3FileSystem.clear_instance_cache()  # no filesystem (nor its cached listings) of another endpoint
     yield server
     server.stop()

@@ -14,7 +14,7 @@ from savos.bench import TOLERANCE, bench_engine
 from savos.bench.engine import LABEL_AGREEMENT, _agreement
 from savos.cli import main
 from savos.data.synthetic import make_video
-from savos.inference import Predictor
+from savos.inference import EngineOptions, Predictor
 from savos.inference.cpu import native_bf16
 from savos.inference.naive import naive_propagate
 from savos.model import SAVOS
@@ -66,7 +66,7 @@ def test_reduced_precision_check_counts_only_pixels_labelled_with_a_margin() -> 
 @pytest.mark.slow
 def test_bench_command_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", "--objects", "1", "2", "--frames", "2", "--size", "64", "96", "--json", str(out)]
+    args = ["bench", "engine", "--objects", "1", "2", "--frames", "2", "--size", "64", "96", "--json", str(out)]
     assert main([*args, "--backbone", "efficientnet_lite0"]) == 0
     results = json.loads(out.read_text())
     assert set(results["engine_vs_naive"]) == {"1", "2"}
@@ -95,7 +95,7 @@ def test_lockstep_report_has_a_row_per_object_count_and_k_with_flops(tiny_model:
 def test_scaling_report_sweeps_objects_and_sizes_and_draws_a_png(tiny_model: SAVOS, tmp_path: Path) -> None:
     from savos.bench.scaling import plot_scaling, scaling_report
 
-    predictor = Predictor(tiny_model, device="cpu", max_pixels=48 * 64)
+    predictor = Predictor(tiny_model, device="cpu", options=EngineOptions(max_pixels=48 * 64))
     sizes = {"small": (32, 48), "large": (96, 128)}
     results = scaling_report(predictor, frames=3, objects=(1, 2), resolutions=sizes, objects_at=(32, 48))
     assert [row["objects"] for row in results["by_objects"]] == [1, 2]
@@ -127,3 +127,19 @@ def test_quality_bench_reports_every_preset_and_counts_each_view(tiny_model: SAV
     assert rows["adapted", 1]["passes_per_frame"] == 1
     assert rows["mirrored", 1]["passes_per_frame"] == 2
     assert format_quality(results).count("\n") == 2 + len(rows) - 1
+
+
+def test_each_bench_kind_takes_only_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from savos.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "lockstep", "1", "4", "--objects", "1", "--no-pin-memory"])
+    assert (args.k, args.objects, args.no_pin_memory) == ([1, 4], [1], True)
+    assert parser.parse_args(["bench", "quality", "fast", "best"]).presets == ["fast", "best"]
+    for foreign in (["scaling", "--objects", "1"], ["engine", "--plot", "x.png"], ["quality", "fast", "--compile"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", *foreign])
+        assert "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench"])  # a kind is required
+    assert "KIND" in capsys.readouterr().err

@@ -89,7 +89,7 @@ def test_a_mask_named_after_no_frame_is_refused(clip, checkpoint, tmp_path, caps
 
 
 def test_judo_sparse_annotations(checkpoint, tmp_path) -> None:
-    """The issue's acceptance run on the real judo sample: 16 masks; no id before its first annotated frame;
+    """On the real judo sample: 16 masks; no id before its first annotated frame;
     on each annotated frame the annotated object is exactly where its annotation puts it. These hold for any
     weights, so a small random model checks them quickly."""
     frames = shared_data("samples/cutie-examples/images/judo")

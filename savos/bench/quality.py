@@ -51,7 +51,7 @@ def bench_quality(
                 if quality.online is None
                 else replace(quality, online=replace(quality.online, steps=adapt_steps))
             )
-            predictor = Predictor(model, device=device, **timed.predictor_options())
+            predictor = Predictor(model, device=device, quality=timed)
             state = predictor.init_state(video.frames)
             for obj_id in range(1, count + 1):
                 predictor.add_mask(state, 0, obj_id, video.masks[0] == obj_id)

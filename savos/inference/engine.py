@@ -28,17 +28,17 @@ from ..model import SAVOS
 from ..model.backbone import EncoderFeatures
 from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
-from ..quality import DEFAULT_QUALITY, OnlineAdaptation
+from ..quality import DEFAULT_QUALITY, Quality
 from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16
 from .graphs import GraphedStep
-from .passes import CPU_PASS_PIXELS, CUDA_PASS_PIXELS, passes, rows_per_pass
+from .options import EngineOptions
+from .passes import passes, rows_per_pass
 from .prefetch import prefetch
 from .readback import Readback
 from .state import FrameInput, VideoState, View
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
-CHANNELS_LAST_BACKBONES = {"resnet50"}  # on CUDA; on the CPU channels_last is faster for both backbones
 K = TypeVar("K")
 _EXHAUSTED = object()  # propagate_many's source has no more videos
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -66,16 +66,16 @@ class Predictor:
     under the annotated pixels. An object's reference is the frame and mask of its first annotation.
 
     The predictor works on a copy of ``model`` with its batch norms folded into their convolutions
-    (:mod:`savos.model.fold`; ``fold_batch_norms=False`` uses the model as given, moved to the device). On
-    CUDA its weights are stored in the compute dtype and the network step is replayed from CUDA graphs
-    (:mod:`savos.inference.graphs`; ``cuda_graphs=False`` runs it eagerly).
+    (:mod:`savos.model.fold`). On CUDA its weights are stored in the compute dtype and the network step is
+    replayed from CUDA graphs (:mod:`savos.inference.graphs`). Both, and the memory budgets, are
+    :class:`~savos.inference.options.EngineOptions`.
 
-    Test-time options (:mod:`savos.quality` names measured sets of them): ``scales`` and ``flip`` (each scale also
-    seen mirrored) are views whose probabilities are averaged. With ``online``, a video's decoder is fine-tuned on
-    its first annotated frame, all its objects there together, before the video is propagated
-    (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs one encoder pass and each
-    video's rows through its own decoder (eagerly: not graphed or compiled). Objects annotated later use the
-    video's decoder as it is.
+    Test-time options (:class:`~savos.quality.Quality`; :mod:`savos.quality` names measured sets of them):
+    ``scales`` and ``flip`` (each scale also seen mirrored) are views whose probabilities are averaged. With
+    ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, before
+    the video is propagated (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs one
+    encoder pass and each video's rows through its own decoder (eagerly: not graphed or compiled). Objects annotated
+    later use the video's decoder as it is.
     """
 
     def __init__(
@@ -83,70 +83,56 @@ class Predictor:
         model: SAVOS,
         *,
         device: str | torch.device = "auto",
-        scales: Sequence[float] = (1.0,),
         precision: str = "auto",
-        prefetch_frames: int = 2,
-        max_pixels: int | None = None,
-        channels_last: bool | None = None,
-        compile: bool = False,
-        pin_memory: bool | None = None,
-        fold_batch_norms: bool = True,
-        cuda_graphs: bool | None = None,
-        max_pass_pixels: int | None = None,
-        flip: bool = False,
-        online: OnlineAdaptation | None = None,
+        quality: Quality | None = None,
+        options: EngineOptions | None = None,
     ) -> None:
-        if not scales or any(s <= 0 for s in scales):
-            raise ValueError(f"scales must be positive, got {list(scales)}")
+        """``device``: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``precision``: one of
+        :data:`~savos.precision.PRECISION_CHOICES`; ``quality``: the test-time options (scales, flip, online
+        adaptation; :func:`savos.quality.quality_preset` names measured sets); ``options``: how the engine runs
+        (:class:`~savos.inference.options.EngineOptions`)."""
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+        self.quality = quality = quality if quality is not None else Quality()
+        if not quality.scales or any(s <= 0 for s in quality.scales):
+            raise ValueError(f"scales must be positive, got {list(quality.scales)}")
         self.device = resolve_device(device)
+        self.options = engine = (options if options is not None else EngineOptions()).for_device(
+            self.device, model.config.backbone
+        )
         self.checkpoint_meta: dict[str, Any] = {}  # set by from_pretrained
-        if fold_batch_norms:  # on a copy: the caller's model may go on training
+        if engine.fold_batch_norms:  # on a copy: the caller's model may go on training
             model = copy.deepcopy(model).eval()
             _fold(model)
         self.model = model.to(self.device).eval()
-        self.scales = tuple(float(s) for s in scales)
+        self.scales = tuple(float(s) for s in quality.scales)
         # Every scale is seen as is and, with ``flip``, mirrored too; the probabilities are averaged over views.
-        self.flip = flip
+        self.flip = quality.flip
         self.views: tuple[View, ...] = tuple((s, False) for s in self.scales) + (
-            tuple((s, True) for s in self.scales) if flip else ()
+            tuple((s, True) for s in self.scales) if self.flip else ()
         )
         self.dtype = compute_dtype(precision, self.device)
-        self.online = online
+        self.online = quality.online
         # Online adaptation trains an fp32 copy of this decoder per video (the model's may be stored in bf16).
-        self._adaptable_decoder = copy.deepcopy(self.model.decoder()).float() if online is not None else None
-        self.prefetch_frames = prefetch_frames
-        # Frames above this many pixels go through the network downscaled (all scales shrink alike); the
-        # probabilities come back at the frame's size. A 4K video costs what a 1080p one does, not an OOM.
-        self.max_pixels = max_pixels
-        on_cuda = self.device.type == "cuda"
-        # A step's rows (every tracked object of every video) go through the network in passes of at most this
-        # many input pixels, so that activation memory stays bounded however many objects (savos.inference.passes).
-        if max_pass_pixels is not None and max_pass_pixels < 1:
-            raise ValueError(f"max_pass_pixels must be positive, got {max_pass_pixels}")
-        self.max_pass_pixels = max_pass_pixels or (CUDA_PASS_PIXELS if on_cuda else CPU_PASS_PIXELS)
-        # NHWC is what oneDNN and the GPU's tensor cores want for dense convolutions, but on an H100 the depthwise
-        # convolutions of efficientnet_lite0 ran 3.4x slower in it (BENCHMARKS.md): on CUDA only for resnet50.
-        if channels_last is None:
-            channels_last = not on_cuda or model.config.backbone in CHANNELS_LAST_BACKBONES
-        self.channels_last = channels_last
+        self._adaptable_decoder = copy.deepcopy(self.model.decoder()).float() if self.online is not None else None
+        self.prefetch_frames = engine.prefetch_frames
+        self.max_pixels = engine.max_pixels
+        self.max_pass_pixels = engine.max_pass_pixels
+        self.channels_last = engine.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        on_cuda = self.device.type == "cuda"
         if on_cuda and self.dtype != torch.float32:
             # Weights stored in the compute dtype: under autocast, fp32 weights are cast again at every call (a
             # copy kernel per convolution, about a tenth of the GPU's time with 16 videos in lock-step).
             self.model = self.model.to(self.dtype)
-        # Frames are copied into page-locked memory by the prefetch thread so the upload is asynchronous.
-        self.pin_memory = on_cuda if pin_memory is None else pin_memory
+        self.pin_memory = engine.pin_memory
         # propagate_many's results travel to the host on this stream (savos.inference.readback).
         self._readback_stream = torch.cuda.Stream(self.device) if on_cuda else None
-        if cuda_graphs and not on_cuda:
-            raise ValueError(f"CUDA graphs need a CUDA device, not {self.device}")
-        self.cuda_graphs = on_cuda if cuda_graphs is None else cuda_graphs
-        self.compiled = compile
+        self.cuda_graphs = engine.cuda_graphs
+        self.compiled = engine.compile
         self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = self._target_logits
-        if compile:  # under CUDA graphs the batch is padded to a few buckets: one static compilation each
+        if engine.compile:  # under CUDA graphs the batch is padded to a few buckets: one static compilation each
             _allow_recompiles(64)
             self._network = torch.compile(self._target_logits, dynamic=not self.cuda_graphs)
         self._reference_branch: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self._reference_top
@@ -160,12 +146,13 @@ class Predictor:
         name_or_path: str | os.PathLike[str] | None = None,
         *,
         device: str | torch.device = "auto",
-        quality: str = DEFAULT_QUALITY,
-        **options: Any,
+        precision: str = "auto",
+        quality: str | Quality = DEFAULT_QUALITY,
+        options: EngineOptions | None = None,
     ) -> Predictor:
         """A predictor in one call: the shipped checkpoint (``None``, ``"default"`` or its id) or a checkpoint
-        file, with a quality preset's test-time options (``fast``, ``balanced``, ``best``); ``options`` are the
-        constructor's and win over the preset's. The checkpoint's metadata (its licence too) is
+        file, with a quality preset (``fast``, ``balanced``, ``best``) or test-time options of your own; the
+        other arguments are the constructor's. The checkpoint's metadata (its licence too) is
         :attr:`checkpoint_meta`.
         """
         from ..checkpoint import DEFAULT_CHECKPOINT_ID, load_checkpoint, load_default_model
@@ -175,7 +162,8 @@ class Predictor:
             model, meta = load_default_model()
         else:
             model, meta = load_checkpoint(name_or_path)
-        predictor = cls(model, device=device, **{**quality_preset(quality).predictor_options(), **options})
+        test_time = quality_preset(quality) if isinstance(quality, str) else quality
+        predictor = cls(model, device=device, precision=precision, quality=test_time, options=options)
         predictor.checkpoint_meta = meta
         return predictor
 

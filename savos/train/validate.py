@@ -10,6 +10,7 @@ from ..eval.folders import evaluate_folders
 from ..eval.protocol import SequenceResult
 from ..inference import Predictor
 from ..model import SAVOS
+from ..quality import Quality
 from ..segment import segment_sequences
 
 
@@ -26,7 +27,7 @@ def validate(
     was_training = model.training
     model.eval()
     try:
-        segment_sequences(Predictor(model, device=device, scales=scales), sequences, out_dir)
+        segment_sequences(Predictor(model, device=device, quality=Quality(scales=scales)), sequences, out_dir)
     finally:
         model.train(was_training)
     return evaluate_folders(annotation_dir(data_root), out_dir, [s.name for s in sequences])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from savos.inference import Predictor
+from savos.inference import EngineOptions, Predictor
 from savos.inference import cpu as cpu_module
 from savos.inference.engine import compute_dtype
 from savos.model import SAVOS
@@ -44,7 +44,7 @@ def test_auto_precision_is_bf16_on_the_cpu_only_where_native(monkeypatch, tiny_m
 
 def test_channels_last_is_the_cpu_default_for_every_backbone(tiny_model: SAVOS) -> None:
     assert Predictor(tiny_model, device="cpu").channels_last
-    assert not Predictor(tiny_model, device="cpu", channels_last=False).channels_last
+    assert not Predictor(tiny_model, device="cpu", options=EngineOptions(channels_last=False)).channels_last
 
 
 KEPT = """

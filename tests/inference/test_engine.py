@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from savos.data.synthetic import iter_video, make_video
-from savos.inference import PAPER_SCALES, Predictor, probs_to_ids
+from savos.inference import PAPER_SCALES, EngineOptions, Predictor, probs_to_ids
 from savos.model import SAVOS
+from savos.quality import Quality
 
 
 class CallLog:
@@ -115,7 +116,7 @@ def test_memory_does_not_grow_with_video_length(tiny_model: SAVOS) -> None:
             yield frame
 
     first = next(iter_video(1, h, w, num_objects=2, seed=5))[1]
-    predictor = Predictor(tiny_model, device="cpu", prefetch_frames=2)
+    predictor = Predictor(tiny_model, device="cpu", options=EngineOptions(prefetch_frames=2))
     state = predictor.init_state(frames())
     for obj_id in (1, 2):
         predictor.add_mask(state, 0, obj_id, first == obj_id)
@@ -131,7 +132,7 @@ def test_memory_does_not_grow_with_video_length(tiny_model: SAVOS) -> None:
 
 def test_multi_scale_runs_every_paper_scale_and_returns_full_size(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=3, height=64, width=96, num_objects=1, seed=6)
-    predictor = Predictor(tiny_model, device="cpu", scales=PAPER_SCALES)
+    predictor = Predictor(tiny_model, device="cpu", quality=Quality(scales=PAPER_SCALES))
     log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, video.masks[0] == 1)
@@ -143,7 +144,9 @@ def test_multi_scale_runs_every_paper_scale_and_returns_full_size(tiny_model: SA
 
 def test_frames_over_the_pixel_budget_run_downscaled_and_come_back_full_size(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=2, height=256, width=384, num_objects=1, seed=6)
-    predictor = Predictor(tiny_model, device="cpu", scales=(0.5, 1.0), max_pixels=128 * 192)
+    predictor = Predictor(
+        tiny_model, device="cpu", quality=Quality(scales=(0.5, 1.0)), options=EngineOptions(max_pixels=128 * 192)
+    )
     log = CallLog(predictor.model)  # the predictor's own copy of the model
     state = predictor.init_state(video.frames)
     predictor.add_mask(state, 0, 1, video.masks[0] == 1)
@@ -156,7 +159,7 @@ def test_multi_scale_averages_single_scale_runs(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=2, height=64, width=96, num_objects=1, seed=7)
 
     def second_frame_raw(scales: tuple[float, ...]) -> torch.Tensor:
-        predictor = Predictor(tiny_model, device="cpu", scales=scales)
+        predictor = Predictor(tiny_model, device="cpu", quality=Quality(scales=scales))
         state = predictor.init_state(video.frames)
         predictor.add_mask(state, 0, 1, video.masks[0] == 1)
         next(predictor.propagate(state))
@@ -259,5 +262,5 @@ def test_the_predictor_folds_batch_norms_in_its_own_copy(tiny_model: SAVOS) -> N
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in predictor.model.modules())
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in tiny_model.modules()) == 48
     assert tiny_model.training
-    unfolded = Predictor(tiny_model, device="cpu", fold_batch_norms=False)
+    unfolded = Predictor(tiny_model, device="cpu", options=EngineOptions(fold_batch_norms=False))
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in unfolded.model.modules()) == 48

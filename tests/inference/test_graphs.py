@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from savos.inference import Predictor
+from savos.inference import EngineOptions, Predictor
 from savos.inference.graphs import GraphedStep, bucket
 from savos.model import SAVOS
 
@@ -20,7 +20,7 @@ def test_buckets_pad_at_most_a_third_of_a_batch() -> None:
 
 def test_cuda_graphs_are_refused_off_cuda(tiny_model: SAVOS) -> None:
     with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
-        Predictor(tiny_model, device="cpu", cuda_graphs=True)
+        Predictor(tiny_model, device="cpu", options=EngineOptions(cuda_graphs=True))
     assert not Predictor(tiny_model, device="cpu").cuda_graphs
 
 
@@ -31,7 +31,7 @@ def test_graph_replay_matches_the_eager_step_as_batches_grow_shrink_and_graphs_a
 ) -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    predictor = Predictor(tiny_model, device="cuda", precision="fp32", cuda_graphs=False)
+    predictor = Predictor(tiny_model, device="cuda", precision="fp32", options=EngineOptions(cuda_graphs=False))
     eager = predictor._target_logits
     graphed = GraphedStep(eager, max_graphs=2)
     generator = torch.Generator(device="cuda").manual_seed(0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from savos.data.synthetic import SyntheticVideo, make_video
-from savos.inference import FrameResult, Predictor, VideoEnd, VideoState
+from savos.inference import EngineOptions, FrameResult, Predictor, VideoEnd, VideoState
 from savos.inference.aggregate import labels_and_scores
 from savos.model import SAVOS
 
@@ -167,7 +167,7 @@ def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     expected = one_at_a_time(tiny_model)
-    predictor = Predictor(tiny_model, device="cuda", precision="bf16", channels_last=True)
+    predictor = Predictor(tiny_model, device="cuda", precision="bf16", options=EngineOptions(channels_last=True))
     assert predictor.channels_last
     assert predictor.pin_memory
     assert predictor.cuda_graphs
@@ -227,7 +227,7 @@ def test_cuda_compiled_graphs_match_cpu_fp32(tiny_model: SAVOS) -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     expected = one_at_a_time(tiny_model)
-    predictor = Predictor(tiny_model, device="cuda", precision="bf16", compile=True)
+    predictor = Predictor(tiny_model, device="cuda", precision="bf16", options=EngineOptions(compile=True))
     assert predictor.cuda_graphs
     for name in ("a", "b"):
         got = [e for e in predictor.propagate_many([(name, started(predictor, make(name), VIDEOS[name][4]))])]

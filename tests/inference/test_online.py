@@ -9,7 +9,7 @@ import torch
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.inference import FrameResult, Predictor, VideoEnd, VideoState
 from savos.model import SAVOS
-from savos.quality import OnlineAdaptation
+from savos.quality import OnlineAdaptation, Quality
 from savos.train.online import adapt_decoder, crop_for
 
 # Few small steps at a high rate: a CPU test that still moves the weights far enough to change the masks.
@@ -45,7 +45,7 @@ def largest_difference(got: list[torch.Tensor], other: list[torch.Tensor]) -> fl
 def test_adaptation_changes_the_masks_and_leaves_the_base_weights_alone(tiny_model: SAVOS) -> None:
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     plain = Predictor(tiny_model, device="cpu", precision="fp32")
-    adapted = Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK)
+    adapted = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
     own = {k: v.clone() for k, v in adapted.model.state_dict().items()}
     clip = video(1)
     state = started(adapted, clip)
@@ -67,8 +67,11 @@ def test_adaptation_changes_the_masks_and_leaves_the_base_weights_alone(tiny_mod
 
 def test_videos_give_the_same_masks_alone_and_in_either_order(tiny_model: SAVOS) -> None:
     first, second = video(1), video(2, objects=1)
-    alone = [masks(Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK), c) for c in (first, second)]
-    shared = Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK)
+    alone = [
+        masks(Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK)), c)
+        for c in (first, second)
+    ]
+    shared = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
     torch.manual_seed(123)  # the global generator plays no part
     in_order = [masks(shared, first), masks(shared, second)]
     reversed_order = [masks(shared, second), masks(shared, first)]
@@ -80,19 +83,22 @@ def test_videos_give_the_same_masks_alone_and_in_either_order(tiny_model: SAVOS)
 
 def test_the_seed_decides_the_adapted_decoder(tiny_model: SAVOS) -> None:
     clip = video(3)
-    again = [masks(Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK), clip) for _ in range(2)]
+    again = [
+        masks(Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK)), clip)
+        for _ in range(2)
+    ]
     assert_same(again[0], again[1], atol=0)
     other_seed = OnlineAdaptation(steps=3, lr=1e-3, crop=(32, 64), batch_size=1, seed=1)
-    other = masks(Predictor(tiny_model, device="cpu", precision="fp32", online=other_seed), clip)
+    other = masks(Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=other_seed)), clip)
     assert largest_difference(other[1:], again[0][1:]) > 1e-4
 
 
 def test_lockstep_runs_each_video_through_its_own_decoder(tiny_model: SAVOS) -> None:
     """Four videos in one network batch (one encoder pass, a decoder per video) give what each gives alone."""
     clips = {name: video(seed, objects=1 + seed % 3) for name, seed in zip("abcd", range(4, 8), strict=True)}
-    single = Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK)
+    single = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
     expected = {name: masks(single, clip) for name, clip in clips.items()}
-    batched = Predictor(tiny_model, device="cpu", precision="fp32", online=QUICK)
+    batched = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
     events = list(batched.propagate_many(((n, started(batched, c)) for n, c in clips.items()), max_active=4))
     assert [e for e in events if isinstance(e, VideoEnd)] == [VideoEnd(n) for n in clips]
     for name in clips:
@@ -106,7 +112,7 @@ def test_flip_averages_the_mirrored_view(tiny_model: SAVOS) -> None:
     mirrored = SyntheticVideo(
         frames=np.ascontiguousarray(clip.frames[:, :, ::-1]), masks=np.ascontiguousarray(clip.masks[:, :, ::-1])
     )
-    predictor = Predictor(tiny_model, device="cpu", precision="fp32", flip=True)
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(flip=True))
     straight, flipped = masks(predictor, clip), masks(predictor, mirrored)
     assert_same([p.flip(-1) for p in flipped], straight, atol=1e-5)
     plain = masks(Predictor(tiny_model, device="cpu", precision="fp32"), clip)

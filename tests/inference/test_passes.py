@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from savos.data.synthetic import make_video
-from savos.inference import FrameResult, Predictor
+from savos.inference import EngineOptions, FrameResult, Predictor
 from savos.inference.passes import passes, rows_per_pass
 from savos.model import SAVOS
 
@@ -48,7 +48,9 @@ def test_many_objects_run_in_passes_within_the_budget_with_the_results_of_one_pa
         return [e.probs.clone() for e in events if isinstance(e, FrameResult)]
 
     whole = run(Predictor(tiny_model, device="cpu", precision="fp32"))
-    bounded = Predictor(tiny_model, device="cpu", precision="fp32", max_pass_pixels=3 * 48 * 64 + 1)
+    bounded = Predictor(
+        tiny_model, device="cpu", precision="fp32", options=EngineOptions(max_pass_pixels=3 * 48 * 64 + 1)
+    )
     log = CallLog(bounded.model)
     split = run(bounded)
     assert log.reference_batches == [3, 2, 3, 2]
@@ -60,4 +62,4 @@ def test_many_objects_run_in_passes_within_the_budget_with_the_results_of_one_pa
 
 def test_the_pass_budget_must_be_positive(tiny_model: SAVOS) -> None:
     with pytest.raises(ValueError, match="max_pass_pixels must be positive"):
-        Predictor(tiny_model, device="cpu", max_pass_pixels=0)
+        Predictor(tiny_model, device="cpu", options=EngineOptions(max_pass_pixels=0))

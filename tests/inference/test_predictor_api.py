@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from savos.data.synthetic import make_video
-from savos.inference import Predictor, VideoState, probs_to_ids
+from savos.inference import EngineOptions, Predictor, VideoState, probs_to_ids
+from savos.inference.passes import CPU_PASS_PIXELS
 from savos.model import SAVOS
+from savos.quality import Quality
 
 
 @pytest.fixture
@@ -37,10 +39,28 @@ def test_from_pretrained_gives_the_shipped_model_in_one_call(checkpoint: Path) -
     assert predictor.scales == (0.5, 0.75, 1.0)
     assert predictor.checkpoint_meta["checkpoint_id"] == "savos-lite0-davis16-v2"
     assert predictor.checkpoint_meta["licence"] == "CC BY-NC 4.0"
-    own = Predictor.from_pretrained(checkpoint, device="cpu", scales=(1.0,), precision="fp32")
+    own = Predictor.from_pretrained(
+        checkpoint, device="cpu", precision="fp32", quality=Quality(flip=True), options=EngineOptions(max_pixels=4096)
+    )
     assert own.checkpoint_meta["checkpoint_id"] == "tiny"
-    assert own.scales == (1.0,)
+    assert (own.scales, own.flip, own.max_pixels) == ((1.0,), True, 4096)
     assert own.dtype == torch.float32
+
+
+def test_engine_options_decide_auto_for_the_device() -> None:
+    cpu = EngineOptions().for_device(torch.device("cpu"), "efficientnet_lite0")
+    assert (cpu.channels_last, cpu.pin_memory, cpu.cuda_graphs) == (True, False, False)
+    assert cpu.max_pass_pixels == CPU_PASS_PIXELS
+    cuda = EngineOptions().for_device(torch.device("cuda"), "efficientnet_lite0")
+    assert (cuda.channels_last, cuda.pin_memory, cuda.cuda_graphs) == (False, True, True)
+    assert EngineOptions().for_device(torch.device("cuda"), "resnet50").channels_last
+    chosen = EngineOptions(channels_last=False, pin_memory=True, max_pass_pixels=1000)
+    assert chosen.for_device(torch.device("cpu"), "resnet50").channels_last is False
+    assert chosen.for_device(torch.device("cpu"), "resnet50").max_pass_pixels == 1000
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        EngineOptions(cuda_graphs=True).for_device(torch.device("cpu"), "resnet50")
+    with pytest.raises(ValueError, match="max_pass_pixels"):
+        EngineOptions(max_pass_pixels=0)
 
 
 def test_an_object_removed_before_propagation_leaves_the_others_as_if_it_never_was(predictor: Predictor) -> None:

@@ -11,12 +11,12 @@ import os
 
 
 def install() -> None:
-    from jobs import labeler
+    from jobs import writer
 
     video_id, marker = os.environ.get("SAVOS_CRASH_VIDEO"), os.environ.get("SAVOS_CRASH_MARKER")
     if not video_id or not marker:
         return
-    original = labeler.VideoLabeler.finish
+    original = writer.MaskWriter._finish
 
     def crash_then_finish(self, video, error):  # type: ignore[no-untyped-def]
         if video.task.video_id == video_id:  # the whole video computed and encoded, nothing uploaded yet
@@ -28,4 +28,4 @@ def install() -> None:
             os._exit(1)  # the actor process dies like an OOM kill would: no exception, no cleanup
         return original(self, video, error)
 
-    labeler.VideoLabeler.finish = crash_then_finish  # type: ignore[method-assign]
+    writer.MaskWriter._finish = crash_then_finish  # type: ignore[method-assign]

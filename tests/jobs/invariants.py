@@ -9,8 +9,14 @@ import fsspec
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from jobs.labeler import failure_path, mask_path
+from jobs.output import OutputLocation
+from jobs.retry import RetryPolicy
 from savos.files import TEMPORARY_SUFFIX
+
+
+def output_at(uri: str) -> OutputLocation:
+    """The job's output at ``uri``, with the default retry policy."""
+    return OutputLocation.open(uri, RetryPolicy())
 
 
 def assert_accounted(output: str, video_ids: list[str]) -> tuple[set[str], set[str]]:
@@ -18,12 +24,12 @@ def assert_accounted(output: str, video_ids: list[str]) -> tuple[set[str], set[s
     fs, root = fsspec.core.url_to_fs(output)
     labelled, failed = set(), set()
     for video_id in video_ids:
-        has_masks = fs.exists(mask_path(output, video_id))
-        has_failure = fs.exists(failure_path(output, video_id))
+        has_masks = fs.exists(output_at(output).masks(video_id))
+        has_failure = fs.exists(output_at(output).failure(video_id))
         assert has_masks != has_failure, f"{video_id!r}: masks {has_masks}, failure record {has_failure}"
         (labelled if has_masks else failed).add(video_id)
         if has_masks:
-            with fs.open(mask_path(output, video_id), "rb") as f:
+            with fs.open(output_at(output).masks(video_id), "rb") as f:
                 pq.read_metadata(f)  # a complete Parquet file (footer present)
     files = [p for p in fs.find(root) if "/_runs/" not in p]
     assert not [p for p in files if p.endswith(TEMPORARY_SUFFIX)], "temporary files left under the output"

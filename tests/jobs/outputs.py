@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import fsspec
 import numpy as np
@@ -15,6 +14,7 @@ from savos.checkpoint import load_checkpoint
 from savos.data import open_frames
 from savos.inference import Predictor, probs_to_ids
 from savos.io.schema import decode_row
+from savos.quality import Quality
 
 
 def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
@@ -32,7 +32,7 @@ def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
 
 
 def engine_masks(
-    checkpoint: Path, source: Path, first_ids: np.ndarray, **predictor_options: Any
+    checkpoint: Path, source: Path, first_ids: np.ndarray, quality: Quality | None = None
 ) -> dict[int, np.ndarray]:
     """The engine run directly (no Ray, no storage) from the first-frame ids: ``{frame_idx: ids}``.
 
@@ -40,7 +40,7 @@ def engine_masks(
     same order, so the masks must match bit for bit, even many frames into a recurrent video.
     """
     model, _ = load_checkpoint(checkpoint)
-    predictor = Predictor(model, device="cpu", **predictor_options)
+    predictor = Predictor(model, device="cpu", quality=quality)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

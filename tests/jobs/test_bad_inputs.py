@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from jobs.labeler import failure_path, mask_path
 from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
@@ -21,7 +20,7 @@ from savos.data.synthetic import SyntheticVideo, make_video
 from savos.io import read_video_masks
 from savos.model import SAVOS
 from tests.conftest import write_mp4
-from tests.jobs.invariants import assert_accounted
+from tests.jobs.invariants import assert_accounted, output_at
 
 pytestmark = pytest.mark.ray
 
@@ -150,7 +149,7 @@ def test_every_bad_input_is_recorded_or_handled(tmp_path: Path, tiny_model: SAVO
     labelled, failed = assert_accounted(str(out), list(expect))
     assert labelled == {v for v, outcome in expect.items() if outcome == "done"}
     for video_id in failed:
-        record = json.loads(Path(failure_path(str(out), video_id)).read_text())
+        record = json.loads(Path(output_at(str(out)).failure(video_id)).read_text())
         assert expect[video_id] in record["error"], (video_id, record["error"])
     assert [p.name for p in (tmp_path / "labels").iterdir()] == ["out"]  # nothing outside the output
 
@@ -158,14 +157,14 @@ def test_every_bad_input_is_recorded_or_handled(tmp_path: Path, tiny_model: SAVO
     (summary,) = [json.loads(p.read_text()) for p in (out / "_runs").iterdir()]
     assert summary["duplicate_ids_skipped"] == {"count": 1, "first": ["good"]}
     assert read_video_masks(str(out), "missing-frame").frame_names == ["00000", "00001", "00003"]
-    late = pq.read_table(mask_path(str(out), "first-mask-missing")).to_pydict()
+    late = pq.read_table(output_at(str(out)).masks("first-mask-missing")).to_pydict()
     assert sorted(set(late["frame_idx"])) == [2, 3]
     assert read_video_masks(str(out), "ids-not-in-palette").obj_ids == [9]
     assert read_video_masks(str(out), "single-frame").ids.shape[0] == 1
     assert read_video_masks(str(out), "4k").ids.shape == (2, 2160, 3840)  # masks at the frame's size
-    assert pq.ParquetFile(mask_path(str(out), "long")).num_row_groups == 3  # 520 frames in 256-frame groups
+    assert pq.ParquetFile(output_at(str(out)).masks("long")).num_row_groups == 3  # 520 frames in 256-frame groups
     assert (out / "masks" / "video_id=%2E%2E%2F%2E%2E%2Fescape" / "part-0.parquet").exists()
     assert read_video_masks(str(out), "a/b").video_id == "a/b"
     assert read_video_masks(str(out), NON_UTF8).ids.shape == (3, 64, 96)
-    table = pq.read_table(mask_path(str(out), NON_UTF8)).to_pydict()
+    table = pq.read_table(output_at(str(out)).masks(NON_UTF8)).to_pydict()
     assert set(table["video_id"]) == {"caf\\xe9"}  # stored as valid UTF-8 text

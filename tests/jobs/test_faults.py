@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 import s3fs
 
-from jobs.labeler import mask_path
 from jobs.prelabel import EXIT_STORAGE, main
 from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.model import SAVOS
 from tests.conftest import write_dataset
-from tests.jobs.invariants import assert_accounted, failure_records
+from tests.jobs.invariants import assert_accounted, failure_records, output_at
 from tests.jobs.outputs import engine_masks, read_masks
 from tests.s3server import SeaweedS3
 
@@ -75,7 +74,7 @@ def _done(output: str, videos: dict[str, SyntheticVideo]) -> int:
     import fsspec
 
     fs, _ = fsspec.core.url_to_fs(output)
-    return sum(fs.exists(mask_path(output, name)) for name in videos)
+    return sum(fs.exists(output_at(output).masks(name)) for name in videos)
 
 
 def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_path: Path) -> None:

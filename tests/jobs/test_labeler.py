@@ -17,15 +17,18 @@ import torch
 from jobs.bench import CarryForward
 from jobs.config import JobConfig, parse_config
 from jobs.corpus import discover
-from jobs.labeler import TaskFeed, VideoLabeler, VideoResult, _Opener, failure_path, mask_path
+from jobs.labeler import TaskFeed, VideoLabeler
+from jobs.opener import OpenAhead, VideoOpener
 from jobs.prelabel import PrelabelActor
+from jobs.writer import VideoResult
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
 from savos.inference.passes import CPU_PASS_PIXELS
 from savos.io.schema import decode_row
 from savos.model import SAVOS
-from savos.quality import OnlineAdaptation
+from savos.quality import OnlineAdaptation, Quality
 from tests.conftest import write_dataset
+from tests.jobs.invariants import output_at
 
 
 @pytest.fixture
@@ -38,10 +41,10 @@ def test_rows_decode_to_what_the_engine_produced(corpus: Path, tmp_path: Path, t
     predictor = Predictor(tiny_model, device="cpu")
     out = str(tmp_path / "out")
     task = next(t for t in discover(str(corpus)) if t.video_id == "a")
-    result = VideoLabeler(predictor, "tiny", out).label(task)
+    result = VideoLabeler(predictor, "tiny", output_at(out)).run_one(task)
     assert (result.status, result.frames, result.objects) == ("done", 4, 2)
 
-    table = pq.read_table(mask_path(out, "a")).to_pylist()
+    table = pq.read_table(output_at(out).masks("a")).to_pylist()
     assert len(table) == 4 * 2
     # The engine run directly on the same frames and first mask gives the same label maps.
     video = make_video(4, num_objects=2, seed=1)
@@ -66,13 +69,13 @@ def test_a_broken_frame_is_a_failure_record_not_an_exception(corpus: Path, tmp_p
     broken.write_bytes(broken.read_bytes()[:200])  # truncated JPEG
     out = str(tmp_path / "out")
     task = next(t for t in discover(str(corpus)) if t.video_id == "b")
-    result = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", out).label(task)
+    result = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", output_at(out)).run_one(task)
     assert result.status == "failed"
-    record = json.loads(Path(failure_path(out, "b")).read_text())
+    record = json.loads(Path(output_at(out).failure("b")).read_text())
     assert str(broken) in record["error"]
     assert record["error_type"] == "InputError"
     assert "Traceback" in record["traceback"]
-    assert not Path(mask_path(out, "b")).exists()
+    assert not Path(output_at(out).masks("b")).exists()
 
 
 def test_videos_in_lockstep_write_what_one_at_a_time_writes(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
@@ -85,18 +88,18 @@ def test_videos_in_lockstep_write_what_one_at_a_time_writes(corpus: Path, tmp_pa
     predictor = Predictor(tiny_model, device="cpu", precision="fp32")
     alone, together = str(tmp_path / "alone"), str(tmp_path / "together")
     for task in tasks:
-        VideoLabeler(predictor, "tiny", alone).label(task)
-    results = list(VideoLabeler(predictor, "tiny", together, max_active=2).label_many(iter(tasks)))
+        VideoLabeler(predictor, "tiny", output_at(alone)).run_one(task)
+    results = list(VideoLabeler(predictor, "tiny", output_at(together), max_active=2).run(iter(tasks)))
 
     assert sorted((r.video_id, r.status, r.frames) for r in results) == [
         ("a", "done", 4),
         ("b", "done", 3),
         ("c", "failed", 0),
     ]
-    assert str(broken) in json.loads(Path(failure_path(together, "c")).read_text())["error"]
+    assert str(broken) in json.loads(Path(output_at(together).failure("c")).read_text())["error"]
     for video_id in ("a", "b"):
-        expected = pq.read_table(mask_path(alone, video_id)).to_pylist()
-        got = pq.read_table(mask_path(together, video_id)).to_pylist()
+        expected = pq.read_table(output_at(alone).masks(video_id)).to_pylist()
+        got = pq.read_table(output_at(together).masks(video_id)).to_pylist()
         assert [(r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in got] == [
             (r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in expected
         ]
@@ -110,23 +113,23 @@ def test_online_adapted_videos_in_lockstep_write_what_one_at_a_time_writes(
     write_dataset(corpus, {"c": make_video(5, num_objects=3, seed=3), "d": make_video(2, seed=4)}, every=1000)
     tasks = sorted(discover(str(corpus)), key=lambda t: t.video_id)
     online = OnlineAdaptation(steps=2, lr=1e-3, crop=(32, 64), batch_size=1)
-    predictor = Predictor(tiny_model, device="cpu", precision="fp32", online=online)
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=online))
     alone, together, plain = str(tmp_path / "alone"), str(tmp_path / "together"), str(tmp_path / "plain")
     for task in tasks:
-        VideoLabeler(predictor, "tiny", alone).label(task)
-        VideoLabeler(Predictor(tiny_model, device="cpu", precision="fp32"), "tiny", plain).label(task)
-    results = list(VideoLabeler(predictor, "tiny", together, max_active=4).label_many(iter(tasks)))
+        VideoLabeler(predictor, "tiny", output_at(alone)).run_one(task)
+        VideoLabeler(Predictor(tiny_model, device="cpu", precision="fp32"), "tiny", output_at(plain)).run_one(task)
+    results = list(VideoLabeler(predictor, "tiny", output_at(together), max_active=4).run(iter(tasks)))
 
     assert sorted((r.video_id, r.status) for r in results) == [(v, "done") for v in "abcd"]
     differ = 0
     for video_id in "abcd":
-        expected = pq.read_table(mask_path(alone, video_id)).to_pylist()
-        got = pq.read_table(mask_path(together, video_id)).to_pylist()
+        expected = pq.read_table(output_at(alone).masks(video_id)).to_pylist()
+        got = pq.read_table(output_at(together).masks(video_id)).to_pylist()
         assert [(r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in got] == [
             (r["frame_idx"], r["obj_id"], r["rle_counts"]) for r in expected
         ]
         assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
-        unadapted = pq.read_table(mask_path(plain, video_id)).to_pylist()
+        unadapted = pq.read_table(output_at(plain).masks(video_id)).to_pylist()
         differ += [r["score"] for r in got] != pytest.approx([r["score"] for r in unadapted], abs=1e-4)
     assert differ == 4  # every video went through a decoder of its own
 
@@ -138,10 +141,10 @@ def test_a_video_that_cannot_be_opened_is_recorded_and_the_next_joins(
     for path in (corpus / "Annotations" / "480p" / "a").iterdir():
         path.unlink()  # no first-frame mask
     out = str(tmp_path / "out")
-    results = list(VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", out, max_active=1).label_many(tasks))
+    results = list(VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", output_at(out), max_active=1).run(tasks))
     assert sorted((r.video_id, r.status) for r in results) == [("a", "failed"), ("b", "done")]
-    assert Path(failure_path(out, "a")).exists()
-    assert Path(mask_path(out, "b")).exists()
+    assert Path(output_at(out).failure("a")).exists()
+    assert Path(output_at(out).masks("b")).exists()
 
 
 def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, tiny_model: SAVOS) -> None:
@@ -164,7 +167,7 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
     actor = Actor(config.to_dict())
     (task,) = discover(config.input, config.layout)
     rows: list[dict[str, Any]] = []
-    caller = threading.Thread(target=lambda: rows.append(asyncio.run(actor.label(task.to_json()))))
+    caller = threading.Thread(target=lambda: rows.append(asyncio.run(actor.label_video(task.to_json()))))
     caller.start()
     caller.join()
     actor.close()
@@ -200,16 +203,16 @@ def test_a_video_handed_in_mid_run_joins_the_running_lockstep(
     batches: list[list[int]] = []
     results: dict[str, VideoResult] = {}
     b_opened = threading.Event()
-    put_opened = _Opener._put
+    put_opened = OpenAhead._put
 
-    def put_and_tell(opener: _Opener, item: object) -> bool:
+    def put_and_tell(opener: OpenAhead, item: object) -> bool:
         queued = put_opened(opener, item)
         if isinstance(item, tuple) and item[0].task == b:
             b_opened.set()
         return queued
 
     # b is opened on the opener thread: the first step waits for it, or b's joining would race the network
-    monkeypatch.setattr(_Opener, "_put", put_and_tell)
+    monkeypatch.setattr(OpenAhead, "_put", put_and_tell)
 
     class Recorded(CarryForward):
         def _predict_many(self, steps: list[Any]) -> list[torch.Tensor]:
@@ -223,7 +226,7 @@ def test_a_video_handed_in_mid_run_joins_the_running_lockstep(
         results.update(a=result)  # if the lock-step waited on the feed while a still ran
         feed.close()
 
-    labeler = VideoLabeler(Recorded(tiny_model, device="cpu"), "tiny", str(tmp_path / "out"), max_active=2)
+    labeler = VideoLabeler(Recorded(tiny_model, device="cpu"), "tiny", output_at(str(tmp_path / "out")), max_active=2)
     feed.put(a, a_done)
     serving = threading.Thread(target=labeler.serve, args=(feed,), daemon=True)
     serving.start()
@@ -250,14 +253,15 @@ def test_videos_are_opened_beside_the_network_not_in_its_way(corpus: Path, tmp_p
                 a_ran_frame_2.set()
             return super()._predict_many(steps)
 
-    class SlowStorage(VideoLabeler):
-        def _open(self, video: Any) -> Any:
+    class SlowStorage(VideoOpener):
+        def open(self, video: Any) -> Any:
             if video.task.video_id == "b":  # b's storage answers only once a has moved on two frames
                 in_time.append(a_ran_frame_2.wait(timeout=10))
-            return super()._open(video)
+            return super().open(video)
 
-    labeler = SlowStorage(Recorded(tiny_model, device="cpu"), "tiny", str(tmp_path / "out"), max_active=2)
-    results = list(labeler.label_many([a, b]))
+    labeler = VideoLabeler(Recorded(tiny_model, device="cpu"), "tiny", output_at(str(tmp_path / "out")), max_active=2)
+    labeler.opener = SlowStorage(labeler.predictor, labeler.opener.retry)
+    results = list(labeler.run([a, b]))
     assert in_time == [True], "the network waited for b to be opened"
     assert sorted((r.video_id, r.status) for r in results) == [("a", "done"), ("b", "done")]
 
@@ -284,9 +288,9 @@ def test_an_error_that_is_no_videos_own_fails_the_actors_calls(
     actor = Actor(config.to_dict())
     (task,) = discover(config.input, config.layout)
     with pytest.raises(RuntimeError, match="illegal memory access"):
-        asyncio.run(actor.label(task.to_json()))
+        asyncio.run(actor.label_video(task.to_json()))
     with pytest.raises(RuntimeError, match="stopped") as later:
-        asyncio.run(actor.label(task.to_json()))
+        asyncio.run(actor.label_video(task.to_json()))
     assert "illegal memory access" in str(later.value.__cause__)
     actor.close()
     assert not list(staging.iterdir()), "the abandoned video's staging is left"

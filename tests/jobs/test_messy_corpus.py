@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.labeler import failure_path, mask_path
 from jobs.prelabel import EXIT_SOME_FAILED, EXIT_STORAGE, describe_refusal, main
 from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.io import read_video_masks
 from tests.conftest import write_dataset
-from tests.jobs.invariants import assert_accounted, failure_records
+from tests.jobs.invariants import assert_accounted, failure_records, output_at
 
 pytestmark = pytest.mark.ray
 
@@ -85,7 +84,7 @@ def test_a_hand_made_manifest_is_labelled_row_by_row(
     for video_id in labelled:
         video = read_video_masks(str(out), video_id)
         assert video.ids.shape[0] == 3, video_id
-    long_key = mask_path(str(out), LONG_CJK)
+    long_key = output_at(str(out)).masks(LONG_CJK)
     assert len(Path(long_key).parent.name.encode()) < 200
     records = failure_records(str(out))
     assert "needs masks" in records["no-masks"]
@@ -144,10 +143,12 @@ def test_a_resume_relabels_an_empty_file_and_counts_earlier_failures(
     corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
     out = tmp_path / "out"
     args = ["--input", str(corpus), "--output", str(out), "--checkpoint", str(checkpoint)]
-    Path(mask_path(str(out), "a")).parent.mkdir(parents=True)
-    Path(mask_path(str(out), "a")).write_bytes(b"")  # left by another tool
-    Path(failure_path(str(out), "b")).parent.mkdir(parents=True)
-    Path(failure_path(str(out), "b")).write_text(json.dumps({"video_id": "b", "error_type": "X", "error": "earlier"}))
+    Path(output_at(str(out)).masks("a")).parent.mkdir(parents=True)
+    Path(output_at(str(out)).masks("a")).write_bytes(b"")  # left by another tool
+    Path(output_at(str(out)).failure("b")).parent.mkdir(parents=True)
+    Path(output_at(str(out)).failure("b")).write_text(
+        json.dumps({"video_id": "b", "error_type": "X", "error": "earlier"})
+    )
 
     assert main(args) == EXIT_SOME_FAILED  # b has a failure record and was not retried: not every video has masks
     assert read_video_masks(str(out), "a").ids.shape[0] == 3

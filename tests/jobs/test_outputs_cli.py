@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from jobs.corpus import discover
-from jobs.labeler import VideoLabeler, preview_path
+from jobs.labeler import VideoLabeler
+from jobs.writer import wants_preview
 from savos.cli import main
 from savos.data.synthetic import make_video
 from savos.inference import Predictor
@@ -20,30 +21,30 @@ from savos.io import read_video_masks
 from savos.io.exports import read_export
 from savos.model import SAVOS
 from tests.conftest import write_dataset
+from tests.jobs.invariants import output_at
 
 
 @pytest.fixture
 def labelled(tmp_path: Path, tiny_model: SAVOS) -> tuple[Path, Path]:
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(5, num_objects=2, seed=1)}, every=1000)
     out = tmp_path / "out"
-    labeler = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", str(out), preview_every=1)
+    labeler = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", output_at(str(out)), preview_every=1)
     (task,) = discover(str(corpus))
-    assert labeler.label(task).status == "done"
+    assert labeler.run_one(task).status == "done"
     return corpus, out
 
 
 def test_the_labeler_writes_a_contact_sheet(labelled: tuple[Path, Path]) -> None:
     _, out = labelled
-    with Image.open(preview_path(str(out), "a")) as sheet:
+    with Image.open(output_at(str(out)).preview("a")) as sheet:
         assert sheet.size[0] == 4 * 320  # five frames, one tile each, four to a row
         assert sheet.size[1] == 2 * (round(64 * 320 / 96) + 20)
 
 
-def test_previews_sample_about_one_in_n_by_id(tiny_model: SAVOS, tmp_path: Path) -> None:
-    labeler = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", str(tmp_path), preview_every=10)
-    picked = [i for i in range(2000) if labeler.wants_preview(f"video-{i}")]
+def test_previews_sample_about_one_in_n_by_id() -> None:
+    picked = [i for i in range(2000) if wants_preview(f"video-{i}", 10)]
     assert 150 < len(picked) < 250
-    assert picked == [i for i in range(2000) if labeler.wants_preview(f"video-{i}")]  # the same on a rerun
+    assert picked == [i for i in range(2000) if wants_preview(f"video-{i}", 10)]  # the same on a rerun
 
 
 @pytest.mark.parametrize("fmt", ["davis", "sav", "ytvis"])
@@ -90,7 +91,7 @@ def test_report_command(labelled: tuple[Path, Path], tmp_path: Path, capsys) -> 
 
 
 def test_even_sample_keeps_a_bounded_evenly_spaced_subset() -> None:
-    from jobs.labeler import EvenSample
+    from jobs.writer import EvenSample
 
     sample = EvenSample(size=8)
     for t in range(1000):

@@ -31,7 +31,7 @@ class Echo(PoolActor):
         self.log, self.expect = args["log"], args.get("expect", 0)
         self.running = self.most = 0
 
-    async def label(self, task: str) -> dict[str, Any]:
+    async def label_video(self, task: str) -> dict[str, Any]:
         self.running += 1
         self.most = max(self.most, self.running)
         deadline = time.monotonic() + 60
@@ -46,7 +46,7 @@ class Refuses(PoolActor):
     def __init__(self, args: dict[str, Any]) -> None:
         raise FileNotFoundError("s3://models/missing.pt: no such checkpoint")
 
-    async def label(self, task: str) -> dict[str, Any]:
+    async def label_video(self, task: str) -> dict[str, Any]:
         raise AssertionError("never called")
 
 
@@ -57,7 +57,7 @@ def tasks(count: int) -> list[VideoTask]:
 def test_every_video_once_over_every_actor_with_at_most_in_flight_each(ray_local, tmp_path: Path) -> None:
     log = tmp_path / "started"
     pool = ActorPool(Echo, {"log": str(log), "expect": 3}, size=3, in_flight=2, options={"num_cpus": 1})
-    rows = list(pool.label(iter(tasks(40))))
+    rows = list(pool.results(iter(tasks(40))))
     assert sorted(row["video_id"] for row in rows) == [t.video_id for t in tasks(40)]
     started = [int(pid) for pid in log.read_text().split()]
     assert len(started) == 3  # the actors start once for the whole run...
@@ -68,17 +68,17 @@ def test_every_video_once_over_every_actor_with_at_most_in_flight_each(ray_local
 def test_no_more_actors_than_videos_and_none_for_no_video(ray_local, tmp_path: Path) -> None:
     log = tmp_path / "started"
     pool = ActorPool(Echo, {"log": str(log)}, size=4, in_flight=2, options={"num_cpus": 1})
-    assert list(pool.label(iter([]))) == []
+    assert list(pool.results(iter([]))) == []
     assert pool.actors_started == 0
     assert not log.exists()
-    assert sorted(row["video_id"] for row in pool.label(iter(tasks(2)))) == ["v000", "v001"]
+    assert sorted(row["video_id"] for row in pool.results(iter(tasks(2)))) == ["v000", "v001"]
     assert pool.actors_started == 2  # (the first one up may take both videos before the other has started)
 
 
 def test_an_actor_that_cannot_start_stops_the_run_with_its_error(ray_local) -> None:
     pool = ActorPool(Refuses, {}, size=2, in_flight=2, options={"num_cpus": 1})
     with pytest.raises(Exception, match="no such checkpoint"):
-        list(pool.label(iter(tasks(5))))
+        list(pool.results(iter(tasks(5))))
 
 
 def test_a_pool_needs_an_actor_and_a_video_each() -> None:

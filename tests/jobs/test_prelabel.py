@@ -12,7 +12,7 @@ import pytest
 
 from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.data.synthetic import make_video
-from savos.quality import OnlineAdaptation
+from savos.quality import OnlineAdaptation, Quality
 from tests.conftest import write_dataset
 from tests.jobs.outputs import engine_masks, read_masks
 
@@ -96,7 +96,7 @@ def test_quality_options_reach_the_actors_and_lockstep_keeps_each_videos_masks(
     plain_differs = False
     for video_id, video in videos.items():
         frames = corpus / "JPEGImages" / "480p" / video_id
-        expected = engine_masks(checkpoint, frames, video.masks[0], flip=True, online=online)
+        expected = engine_masks(checkpoint, frames, video.masks[0], Quality(flip=True, online=online))
         for t, ids in expected.items():
             np.testing.assert_array_equal(written[video_id][t], ids, err_msg=f"{video_id} frame {t}")
         plain = engine_masks(checkpoint, frames, video.masks[0])

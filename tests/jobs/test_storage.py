@@ -16,23 +16,25 @@ import s3fs
 
 from jobs.corpus import VideoTask, discover
 from jobs.remote import load_annotations, open_video
-from jobs.storage import is_transient, iter_dir, put_atomic, read_bytes, resolve, resumable, with_retries
+from jobs.retry import RetryPolicy, is_transient
+from jobs.storage import Storage
 from savos.data.synthetic import make_video
 from tests.conftest import write_dataset
 from tests.s3server import SeaweedS3
 
 
 def test_local_put_is_atomic_and_leaves_no_temporary(tmp_path: Path) -> None:
-    fs, root = resolve(str(tmp_path))
+    storage, root = Storage.open(str(tmp_path), RetryPolicy())
     target = f"{root}/masks/video_id=a/part-0.parquet"
-    put_atomic(fs, target, b"first")
-    put_atomic(fs, target, b"second")
-    assert read_bytes(target) == b"second"
+    storage.put(target, b"first")
+    storage.put(target, b"second")
+    assert storage.read(target) == b"second"
     assert [p.name for p in (tmp_path / "masks" / "video_id=a").iterdir()] == ["part-0.parquet"]
 
 
 def test_transient_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobs.storage.time.sleep", lambda _: None)
+    waits: list[float] = []
+    monkeypatch.setattr("jobs.retry.time.sleep", waits.append)
     calls = []
 
     def flaky() -> str:
@@ -41,10 +43,10 @@ def test_transient_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatc
             raise ConnectionError("reset by peer")
         return "ok"
 
-    assert with_retries(flaky, "flaky") == "ok"
+    assert RetryPolicy(base_delay=1.0, jitter=0.5).call(flaky, "flaky") == "ok"
     assert len(calls) == 3
-
-    monkeypatch.setattr("jobs.storage.RETRY_ATTEMPTS", 2)
+    assert 1.0 <= waits[0] < 1.5
+    assert 2.0 <= waits[1] < 3.0
     calls.clear()
 
     def always() -> None:
@@ -52,7 +54,7 @@ def test_transient_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatc
         raise TimeoutError("slow")
 
     with pytest.raises(TimeoutError):
-        with_retries(always, "always")
+        RetryPolicy(attempts=2).call(always, "always")
     assert len(calls) == 2
 
 
@@ -75,7 +77,7 @@ def test_permanent_errors_are_not_retried() -> None:
         raise FileNotFoundError("gone")
 
     with pytest.raises(FileNotFoundError):
-        with_retries(missing, "missing")
+        RetryPolicy().call(missing, "missing")
     assert len(calls) == 1
 
 
@@ -87,7 +89,8 @@ def test_s3_listing_streams_in_pages_in_name_order(s3_server: SeaweedS3) -> None
     for name in reversed(names):
         fs.pipe_file(f"listing/root/{name}/00000.jpg", b"x")
         fs.pipe_file(f"listing/root/{name}.mp4", b"x")
-    entries = iter_dir(fs, "listing/root", page=4)
+    storage, root = Storage.open("s3://listing/root", RetryPolicy())
+    entries = storage.iter_dir(root, page=4)
     assert next(entries) == ("listing/root/v000", "directory")  # the first page arrives before the rest is listed
     rest = list(entries)
     assert sorted(p for p, kind in rest if kind == "directory") == [f"listing/root/{n}" for n in names[1:]]
@@ -98,15 +101,15 @@ def test_local_listing_in_name_order(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "c").mkdir()
     (tmp_path / "a.mp4").write_bytes(b"")
-    fs, root = resolve(str(tmp_path))
+    storage, root = Storage.open(str(tmp_path), RetryPolicy())
     expected = [("a.mp4", "file"), ("b", "directory"), ("c", "directory"), ("fifo", "other")]
     os.mkfifo(tmp_path / "fifo")
-    assert [(Path(p).name, kind) for p, kind in iter_dir(fs, root)] == expected
+    assert [(Path(p).name, kind) for p, kind in storage.iter_dir(root)] == expected
 
 
 def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobs.storage.time.sleep", lambda _: None)
-    monkeypatch.setattr("jobs.storage.RETRY_ATTEMPTS", 2)  # one retry a break: rows read in between renew it
+    monkeypatch.setattr("jobs.retry.time.sleep", lambda _: None)
+    retry = RetryPolicy(attempts=2)  # one retry a break: rows read in between renew it
     breaks = {1: 4, 2: 7}  # the first read breaks off at row 4, the second further on
     opened = []
 
@@ -117,7 +120,7 @@ def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.Monkey
                 raise ConnectionError("reset by peer")
             yield row
 
-    assert list(resumable(rows, "rows")) == list(range(10))
+    assert list(retry.resumable(rows, "rows")) == list(range(10))
     assert len(opened) == 3
 
     def bad_data() -> Iterator[int]:
@@ -125,7 +128,11 @@ def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.Monkey
         raise ValueError("not JSON")
 
     with pytest.raises(ValueError, match="not JSON"):
-        list(resumable(bad_data, "rows"))
+        list(retry.resumable(bad_data, "rows"))
+
+
+# botocore's own retries off: an outage of a second then proves that the job's retries carry it, every time.
+OURS_ALONE = RetryPolicy(sdk_attempts=1)
 
 
 def _outage(server: SeaweedS3, seconds: float = 1.0) -> threading.Thread:
@@ -149,7 +156,8 @@ def test_a_listing_broken_off_by_an_outage_goes_on_where_it_stopped(stoppable_s3
     names = [f"v{i:03d}" for i in range(12)]
     for name in names:
         fs.pipe_file(f"listing/root/{name}/00000.jpg", b"x")
-    entries = iter_dir(fs, "listing/root", page=4)
+    storage, root = Storage.open("s3://listing/root", OURS_ALONE)
+    entries = storage.iter_dir(root, page=4)
     first = [next(entries) for _ in range(4)]  # the first page, and no more
     restart = _outage(stoppable_s3)
     rest = list(entries)
@@ -166,7 +174,8 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
     fs.mkdir("corpus")
     fs.put(f"{root}/", "corpus/davis/", recursive=True)
-    s3, _ = resolve("s3://corpus")
+    retry = OURS_ALONE
+    s3 = Storage.open("s3://corpus", retry)[0].fs  # the filesystem the job's calls go through
 
     restarts: list[threading.Thread] = []
 
@@ -177,11 +186,11 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
         restarts.append(_outage(stoppable_s3))
 
     outage()
-    (task,) = discover("s3://corpus/davis")
+    (task,) = discover("s3://corpus/davis", retry=retry)
     outage()
-    frames = open_video(task, tmp_path)
+    frames = open_video(task, tmp_path, retry)
     outage()
-    annotations = load_annotations(task, frames, tmp_path)
+    annotations = load_annotations(task, frames, tmp_path, retry)
     restarts[-1].join()
     assert task == VideoTask("v0", "s3://corpus/davis/JPEGImages/480p/v0", "s3://corpus/davis/Annotations/480p/v0")
     assert sorted(annotations) == [0, 2]
@@ -190,7 +199,7 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
 
 
 def test_the_one_private_s3fs_call_we_use_is_still_there() -> None:
-    """``storage.s3_request`` pages listings through s3fs's private ``_call_s3(operation, **request)``; a new s3fs
+    """``jobs.storage.s3_request`` pages listings through s3fs's private ``_call_s3(operation, **request)``; a new s3fs
     that renames it fails here, not in a user's listing (the S3 tests above exercise it on a real server)."""
     call = getattr(s3fs.S3FileSystem, "_call_s3", None)
     assert call is not None

@@ -1,0 +1,129 @@
+"""Open videos: read a task's frames and annotations where they are stored and start its propagation state, on a
+thread ahead of the network (listing a remote frame folder, downloading a video file or its masks, reading the
+first frame), so that storage I/O overlaps the network's work instead of stalling every active video while a
+new one joins."""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from savos.data.annotations import object_masks
+from savos.data.errors import InputError
+from savos.inference import Predictor, VideoState
+
+from .corpus import VideoTask
+from .remote import load_annotations, open_video
+from .retry import RetryPolicy
+from .writer import MaskWriter, Reply, VideoInProgress
+
+Opened = tuple[VideoInProgress, VideoState]
+
+
+class VideoOpener:
+    """Opens one task into a video in progress and its predictor state, its annotations added."""
+
+    def __init__(self, predictor: Predictor, retry: RetryPolicy, max_objects: int | None = None) -> None:
+        self.predictor, self.retry, self.max_objects = predictor, retry, max_objects
+
+    def open(self, video: VideoInProgress) -> VideoState:
+        """Read ``video``'s frames and annotations (into its staging folder where they must be local); raises
+        :class:`~savos.data.errors.InputError` naming the file for bad input."""
+        task, staging = video.task, Path(video.staging.name)
+        video.frames = frames = open_video(task, staging, self.retry)
+        annotations = load_annotations(task, frames, staging, self.retry)
+        objects = sorted({int(i) for ids in annotations.values() for i in np.unique(ids) if i})
+        if self.max_objects is not None and len(objects) > self.max_objects:
+            raise InputError(task.masks, f"{len(objects)} objects, more than the limit of {self.max_objects}")
+        state = self.predictor.init_state(frames)
+        for frame_idx, ids in annotations.items():
+            for obj_id, mask in object_masks(ids).items():
+                self.predictor.add_mask(state, frame_idx, obj_id, mask)
+        video.objects = len(objects)
+        return state
+
+
+class OpenAhead:
+    """The opener thread: opens the tasks of ``items`` in order and keeps at most ``ahead`` of them waiting; a
+    video that cannot be opened goes straight to ``writer`` as a failure, and the next one is opened instead."""
+
+    _DONE = object()
+
+    def __init__(
+        self, opener: VideoOpener, items: Iterable[tuple[VideoTask, Reply]], writer: MaskWriter, ahead: int
+    ) -> None:
+        self.opener, self.items, self.writer = opener, items, writer
+        self.opened: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self.stopping = threading.Event()
+        self.done = False  # the last video was taken
+        self.thread = threading.Thread(target=self._run, name="savos-opener", daemon=True)
+        self.thread.start()
+
+    def take(self, wait: bool) -> Opened | None:
+        """The next opened video; ``None`` if there is none yet (and not ``wait``) or none more (:attr:`done`)."""
+        try:
+            item = self.opened.get(block=wait)
+        except queue.Empty:
+            return None
+        if item is self._DONE:
+            self.done = True
+            return None
+        if isinstance(item, BaseException):  # the items themselves failed (not a video): the caller's error
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Stop opening; the videos opened that will not run now are closed and their staging removed."""
+        self.stopping.set()
+        while True:
+            try:
+                item = self.opened.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, tuple):
+                _discard(*item)
+
+    def _run(self) -> None:
+        try:
+            for task, reply in self.items:
+                if self.stopping.is_set():
+                    return
+                video = VideoInProgress(task, reply, tempfile.TemporaryDirectory(prefix="savos-video-"))
+                try:
+                    state = self.opener.open(video)
+                except Exception as err:  # cannot be read: recorded, and the next video joins instead
+                    if self.stopping.is_set():
+                        video.close()
+                        return
+                    self.writer.end(video, err)
+                    continue
+                if not self._put((video, state)):
+                    _discard(video, state)
+                    return
+        except BaseException as err:
+            self._put(err)
+            return
+        self._put(self._DONE)
+
+    def _put(self, item: object) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.opened.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _discard(video: VideoInProgress, state: VideoState) -> None:
+    """A video opened that never ran: its frame reader stops, its staging goes (the writer has nothing of it)."""
+    close = getattr(state.frames, "close", None)
+    if close is not None:
+        close()
+    video.close()
