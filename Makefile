@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m jobs.demo --out demo-output
+	$(BIN)/python -m savos_job.demo --out demo-output
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check savos jobs tests

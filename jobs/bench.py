@@ -1,4 +1,4 @@
-"""``python -m jobs.bench``: the batch job measured against the engine alone, and the job's own costs.
+"""``python -m savos_job.bench``: the batch job measured against the engine alone, and the job's own costs.
 
 - **throughput**: the Ray job end to end (decode, propagation, RLE, Parquet, storage) on a local corpus, against
   the engine alone on the same videos (decode and propagation, label maps to the host, nothing written), as
@@ -41,7 +41,7 @@ from .output import OutputLocation
 from .pending import pending_tasks
 from .prelabel import PrelabelActor, lockstep_videos, run
 
-logger = logging.getLogger("jobs.bench")
+logger = logging.getLogger("savos_job.bench")
 
 
 def write_corpus(root: Path, videos: int, frames: int, height: int, width: int, objects: int) -> Path:
@@ -148,7 +148,7 @@ def overhead(work: Path, videos: int, actors: int) -> dict[str, Any]:
 
 def listing(work: Path, videos: int) -> dict[str, Any]:
     """Peak Python memory of the driver while it streams a ``videos``-row manifest through
-    :func:`~jobs.pending.pending_tasks` (which checks each video's outputs on storage), and per video."""
+    :func:`~savos_job.pending.pending_tasks` (which checks each video's outputs on storage), and per video."""
     manifest = work / "manifest.jsonl"
     with manifest.open("w") as f:
         for index in range(videos):
@@ -181,7 +181,7 @@ UNITS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m savos_job.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=48, help="throughput: corpus size (default: 48)")
     parser.add_argument("--frames", type=int, default=24, help="throughput: frames per video (default: 24)")
     parser.add_argument("--size", type=int, nargs=2, default=[240, 432], metavar=("H", "W"))

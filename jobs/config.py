@@ -56,7 +56,7 @@ class JobConfig:
     max_pass_pixels: Annotated[int, Field(ge=MIN_PIXELS)] | None = None  # network input pixels per pass
     max_objects: Count = 64  # a video with more objects is a failure record, not an out-of-memory
     allow_output_in_input: bool = False  # refuse an output prefix inside the input unless told
-    storage_retries: Count = RetryPolicy.attempts  # tries per storage operation (jobs.retry) before giving up
+    storage_retries: Count = RetryPolicy.attempts  # tries per storage operation (savos_job.retry) before giving up
     # URI schemes a manifest may point to besides the input's own (a manifest could name any server otherwise).
     allow_schemes: tuple[str, ...] = ()
     address: str | None = None  # "auto" joins a running cluster; None starts a local Ray instance
@@ -86,7 +86,7 @@ class JobConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def retry_policy(self) -> RetryPolicy:
-        """How the run's storage calls are retried (:mod:`jobs.retry`)."""
+        """How the run's storage calls are retried (:mod:`savos_job.retry`)."""
         return RetryPolicy(attempts=self.storage_retries)
 
     def test_time(self) -> Quality:

@@ -98,7 +98,7 @@ def discover(
     Entries that are not videos (stray files, links to nowhere) go to ``on_skip``; a manifest row that names no
     usable video goes to ``on_refused`` (by default an :class:`InputError`), and the rows after it are read on.
     Manifest URIs may use the manifest's own scheme and ``allow_schemes``; relative ones are read from the
-    manifest's folder. Storage calls go through ``retry`` (by default :class:`~jobs.retry.RetryPolicy`'s).
+    manifest's folder. Storage calls go through ``retry`` (by default :class:`~savos_job.retry.RetryPolicy`'s).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")

@@ -23,7 +23,7 @@ from savos.io import read_video_masks
 from .config import JobConfig
 from .prelabel import run
 
-logger = logging.getLogger("jobs.demo")
+logger = logging.getLogger("savos_job.demo")
 
 # (video id, objects, seed): a few clips with two to four objects that cross and occlude each other.
 CORPUS = [("shapes-2", 2, 11), ("shapes-3", 3, 12), ("shapes-4", 4, 13), ("shapes-2b", 2, 14)]

@@ -1,9 +1,9 @@
 """Label videos end to end: open each where it is stored, propagate, encode and write one Parquet object per video.
 
-Three jobs on three threads: the opener (:mod:`jobs.opener`) reads videos ahead of the network; the caller's
+Three jobs on three threads: the opener (:mod:`savos_job.opener`) reads videos ahead of the network; the caller's
 thread runs several videos through the network in lock-step (:meth:`~savos.inference.Predictor.propagate_many`);
-the writer (:mod:`jobs.writer`) encodes their frames and uploads each video's output. Output layout:
-:mod:`jobs.output`.
+the writer (:mod:`savos_job.writer`) encodes their frames and uploads each video's output. Output layout:
+:mod:`savos_job.output`.
 
 A video's failure is recorded and returned, never raised: one bad video must not stop a corpus.
 """

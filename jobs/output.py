@@ -83,7 +83,7 @@ def failure_record(video_id: str, task: dict[str, Any], error_type: str, error: 
 
 @dataclass(frozen=True)
 class OutputLocation:
-    """Where a run writes: ``uri`` as given (for messages), its :class:`~jobs.storage.Storage` and root."""
+    """Where a run writes: ``uri`` as given (for messages), its :class:`~savos_job.storage.Storage` and root."""
 
     uri: str
     storage: Storage

@@ -32,7 +32,7 @@ class PoolActor:
         return True
 
     async def label_video(self, task: str) -> dict[str, Any]:
-        """Label one video (a :class:`~jobs.corpus.VideoTask` as JSON); its result row, once its output is
+        """Label one video (a :class:`~savos_job.corpus.VideoTask` as JSON); its result row, once its output is
         written."""
         raise NotImplementedError
 

@@ -1,8 +1,8 @@
-"""The batch pre-labeling job: ``python -m jobs.prelabel --input URI --output URI`` (or ``savos-prelabel``).
+"""The batch pre-labeling job: ``python -m savos_job.prelabel --input URI --output URI`` (or ``savos-prelabel``).
 
 The driver lists the corpus (streamed), skips videos whose masks already exist (and, unless ``--retry-failed``,
 those with a failure record), and feeds the rest, a video per call, to one pool of :class:`PrelabelActor` (a
-SAVOS predictor each) that lives for the whole run (:mod:`jobs.pool`). Every video writes its own output; the
+SAVOS predictor each) that lives for the whole run (:mod:`savos_job.pool`). Every video writes its own output; the
 driver only counts. Exit status: 0 when every video of the corpus has masks; 3 when some have none (failed
 now or before, or a manifest row could not be used: records in ``OUT/failures/`` and the run summary); 4 when
 storage failed past the retry budget or the output stopped taking writes (those videos are left for a rerun);
@@ -45,7 +45,7 @@ from .writer import VideoResult
 if TYPE_CHECKING:
     from savos.inference import Predictor
 
-logger = logging.getLogger("jobs.prelabel")
+logger = logging.getLogger("savos_job.prelabel")
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ class PrelabelActor(PoolActor):
 
     Each call hands in one video and returns its result row once the video's output is written. The driver keeps
     about two lock-step widths of calls in flight per actor, and the actor runs one lock-step for its whole life
-    (:meth:`~jobs.labeler.VideoLabeler.serve`): a video joins as soon as another ends, whichever call brought it,
+    (:meth:`~savos_job.labeler.VideoLabeler.serve`): a video joins as soon as another ends, whichever call brought it,
     so the batch never drains between calls and the accelerator never waits for the driver.
 
     All of its torch work (loading the model, every frame) runs on one thread of its own. Ray constructs the
@@ -242,8 +242,8 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
 
     Before any actor starts, the output is checked to take writes. The run stops early, its summary written and
-    marked, when the output refuses a write for good (:class:`~jobs.output.OutputUnwritable`, re-raised) or when
-    the driver gets SIGTERM or SIGINT (:class:`~jobs.interrupt.Interrupted`, re-raised); either way its actors end.
+    marked, when the output refuses a write for good (:class:`~savos_job.output.OutputUnwritable`, re-raised) or when
+    the driver gets SIGTERM or SIGINT (:class:`~savos_job.interrupt.Interrupted`, re-raised); either way its actors end.
 
     ``actor`` is the labelling actor's class (the benchmark passes one with a no-op model)."""
     import ray

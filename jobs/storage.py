@@ -45,7 +45,7 @@ MIN_PARQUET_BYTES = 12
 
 @dataclass(frozen=True)
 class Storage:
-    """One filesystem and the :class:`~jobs.retry.RetryPolicy` every call to it goes through (transient errors
+    """One filesystem and the :class:`~savos_job.retry.RetryPolicy` every call to it goes through (transient errors
     retried, permanent ones raised at once)."""
 
     fs: fsspec.AbstractFileSystem
@@ -54,7 +54,7 @@ class Storage:
     @classmethod
     def open(cls, uri: str, retry: RetryPolicy) -> tuple[Storage, str]:
         """The storage of ``uri`` and the path within it. On S3, botocore's retries are the policy's and s3fs's
-        own layer is off (see :mod:`jobs.retry`)."""
+        own layer is off (see :mod:`savos_job.retry`)."""
         protocol, _ = fsspec.core.split_protocol(uri)
         options = retry.s3_options() if protocol in ("s3", "s3a") else {}
         fs, path = fsspec.core.url_to_fs(uri, **options)

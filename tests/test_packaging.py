@@ -30,7 +30,7 @@ class NotInstalled:
 sys.meta_path.insert(0, NotInstalled())
 sys.argv = sys.argv[2:]
 if sys.argv[0] == "savos-prelabel":
-    from jobs.entry import main
+    from savos_job.entry import main
     sys.exit(main())
 from savos.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -96,3 +96,19 @@ def test_the_job_commands_name_the_missing_extra(command: tuple[str, ...]) -> No
     assert done.returncode == 2, done.stderr[-3000:]
     assert "pip install 'savos[job]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_package_folder_is_packaged_and_the_job_installs_as_savos_job() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "savos").rglob("*.py")}
+    assert folders - {"savos.checkpoints"} <= set(setuptools["packages"])
+    assert setuptools["package-dir"]["savos_job"] == "jobs"
+    assert "jobs" not in setuptools["packages"]  # a top-level "jobs" would collide with other projects'
+
+
+def test_the_installed_job_package_is_savos_job(tmp_path: Path) -> None:
+    """Outside the repository (no jobs/ folder on the path), the installed names are what a user gets."""
+    probe = "import importlib.util, savos_job.prelabel; print(importlib.util.find_spec('jobs') is None)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "True"

@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from jobs.config import parse_config
+from savos_job.config import parse_config
 from tests.infra.kuberay_schema import SCHEMAS, pod_templates
 from tests.infra.render import COMPONENTS, OVERLAYS, render
 
@@ -124,7 +124,7 @@ def test_entrypoints_parse_with_the_real_cli_and_take_the_overlays_uris(rendered
         for entrypoint in entrypoints:
             # The Ray job runs its entrypoint in a shell on the head, whose environment has the ConfigMap.
             words = shlex.split(Template(entrypoint).substitute(env))
-            assert words[:3] == ["python", "-m", "jobs.prelabel"], entrypoint
+            assert words[:3] == ["python", "-m", "savos_job.prelabel"], entrypoint
             config = parse_config(words[3:])
             assert (config.input, config.output) == (env["SAVOS_INPUT"], env["SAVOS_OUTPUT"])
             assert config.address == "auto"
@@ -133,7 +133,7 @@ def test_entrypoints_parse_with_the_real_cli_and_take_the_overlays_uris(rendered
 
 
 def test_the_installed_console_script_answers_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "jobs.prelabel", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "savos_job.prelabel", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "--input" in out.stdout and "--gpus-per-actor" in out.stdout  # noqa: PT018
 

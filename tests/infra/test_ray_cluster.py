@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from jobs.config import parse_config
+from savos_job.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_the_documented_job_command_parses() -> None:
     text = (ROOT / "ray_cluster.yaml").read_text()
     (line,) = [x for x in text.splitlines() if "ray job submit" in x]
     command = shlex.split(line.split(" -- ", 1)[1])
-    assert command[:3] == ["python", "-m", "jobs.prelabel"]
+    assert command[:3] == ["python", "-m", "savos_job.prelabel"]
     config = parse_config(command[3:])
     assert config.input.startswith("s3://") and config.output.startswith("s3://")  # noqa: PT018
     assert config.address == "auto"

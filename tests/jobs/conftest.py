@@ -23,4 +23,4 @@ def ray_must_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("Ray started for a run that cannot start")
 
     monkeypatch.setattr("ray.init", refuse)
-    monkeypatch.setattr("jobs.prelabel.ActorPool", refuse)
+    monkeypatch.setattr("savos_job.prelabel.ActorPool", refuse)

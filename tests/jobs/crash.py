@@ -11,7 +11,7 @@ import os
 
 
 def install() -> None:
-    from jobs import writer
+    from savos_job import writer
 
     video_id, marker = os.environ.get("SAVOS_CRASH_VIDEO"), os.environ.get("SAVOS_CRASH_MARKER")
     if not video_id or not marker:

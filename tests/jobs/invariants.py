@@ -9,9 +9,9 @@ import fsspec
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from jobs.output import OutputLocation
-from jobs.retry import RetryPolicy
 from savos.files import TEMPORARY_SUFFIX
+from savos_job.output import OutputLocation
+from savos_job.retry import RetryPolicy
 
 
 def output_at(uri: str) -> OutputLocation:

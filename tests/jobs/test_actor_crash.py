@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.prelabel import main
 from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
+from savos_job.prelabel import main
 from tests.conftest import write_dataset
 from tests.jobs.invariants import assert_accounted
 from tests.jobs.outputs import engine_masks, read_masks

@@ -13,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.io import read_video_masks
 from savos.model import SAVOS
+from savos_job.prelabel import EXIT_SOME_FAILED, main
 from tests.conftest import write_mp4
 from tests.jobs.invariants import assert_accounted, output_at
 

@@ -1,4 +1,4 @@
-"""``python -m jobs.bench``: the listing's memory per video, and a no-op-model run through Ray (speed is measured
+"""``python -m savos_job.bench``: the listing's memory per video, and a no-op-model run through Ray (speed is measured
 by the command, never asserted)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.bench import CarryForward, listing, main
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
+from savos_job.bench import CarryForward, listing, main
 
 
 def test_the_no_op_predictor_carries_the_first_masks_forward(tiny_model: SAVOS) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import JobConfig, parse_config
+from savos_job.config import JobConfig, parse_config
 
 BASE = ["--input", "corpus/", "--output", "labels/"]
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.corpus import VideoTask, discover
 from savos.data import InputError
 from savos.data.synthetic import make_video
+from savos_job.corpus import VideoTask, discover
 from tests.conftest import write_dataset
 
 

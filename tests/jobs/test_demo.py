@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from jobs.demo import CORPUS, run_demo
 from savos.io import read_video_masks
+from savos_job.demo import CORPUS, run_demo
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]  # ~45 s on 2 CPU cores; the only test of what `make demo` runs
 

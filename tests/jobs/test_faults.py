@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import s3fs
 
-from jobs.prelabel import EXIT_STORAGE, main
 from savos.checkpoint import save_checkpoint
 from savos.data.synthetic import SyntheticVideo, make_video
 from savos.model import SAVOS
+from savos_job.prelabel import EXIT_STORAGE, main
 from tests.conftest import write_dataset
 from tests.jobs.invariants import assert_accounted, failure_records, output_at
 from tests.jobs.outputs import engine_masks, read_masks
@@ -85,7 +85,7 @@ def test_driver_killed_mid_run_then_a_rerun_finishes_only_the_rest(corpus, tmp_p
     # The cluster outlives its driver, as with `--address auto` on a real cluster; Ray ends the dead driver's actors.
     context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        command = [sys.executable, "-m", "jobs.prelabel", *args, "--address", context.address_info["address"]]
+        command = [sys.executable, "-m", "savos_job.prelabel", *args, "--address", context.address_info["address"]]
         driver = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 180

@@ -14,19 +14,19 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from jobs.bench import CarryForward
-from jobs.config import JobConfig, parse_config
-from jobs.corpus import discover
-from jobs.labeler import TaskFeed, VideoLabeler
-from jobs.opener import OpenAhead, VideoOpener
-from jobs.prelabel import PrelabelActor
-from jobs.writer import VideoResult
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
 from savos.inference.passes import CPU_PASS_PIXELS
 from savos.io.schema import decode_row
 from savos.model import SAVOS
 from savos.quality import OnlineAdaptation, Quality
+from savos_job.bench import CarryForward
+from savos_job.config import JobConfig, parse_config
+from savos_job.corpus import discover
+from savos_job.labeler import TaskFeed, VideoLabeler
+from savos_job.opener import OpenAhead, VideoOpener
+from savos_job.prelabel import PrelabelActor
+from savos_job.writer import VideoResult
 from tests.conftest import write_dataset
 from tests.jobs.invariants import output_at
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.prelabel import EXIT_SOME_FAILED, EXIT_STORAGE, describe_refusal, main
 from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.io import read_video_masks
+from savos_job.prelabel import EXIT_SOME_FAILED, EXIT_STORAGE, describe_refusal, main
 from tests.conftest import write_dataset
 from tests.jobs.invariants import assert_accounted, failure_records, output_at
 
@@ -56,7 +56,7 @@ def test_a_hand_made_manifest_is_labelled_row_by_row(
     ]:
         frames, masks = _clip(corpus, folder, sixteen_bit=sixteen)
         rows.append({"video_id": video_id, "frames": frames, "masks": masks})
-    forged = "dup\n2026-12-03 INFO jobs.prelabel: videos done 999"
+    forged = "dup\n2026-12-03 INFO savos_job.prelabel: videos done 999"
     rows += [
         {"video_id": "no-masks", "frames": "a/frames", "masks": ""},
         {"video_id": "no-annotations", "frames": "a/frames", "masks": "a/annotations"},
@@ -98,7 +98,7 @@ def test_a_hand_made_manifest_is_labelled_row_by_row(
     assert summary["duplicate_ids_skipped"]["count"] == 1
     everything = summary_path.read_text() + json.dumps(records) + caplog.text
     assert "s3cr3t" not in everything
-    assert not any("\n" in r.getMessage() for r in caplog.records if r.name.startswith("jobs"))
+    assert not any("\n" in r.getMessage() for r in caplog.records if r.name.startswith("savos_job"))
 
 
 def _up(relative: str) -> str:

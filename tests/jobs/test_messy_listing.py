@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.corpus import RefusedRow, VideoTask, discover
 from savos.data import InputError
+from savos_job.corpus import RefusedRow, VideoTask, discover
 
 
 def _csv(path: Path, rows: list[dict[str, str]]) -> Path:

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.corpus import discover
-from jobs.labeler import VideoLabeler
-from jobs.writer import wants_preview
 from savos.cli import main
 from savos.data.synthetic import make_video
 from savos.inference import Predictor
 from savos.io import read_video_masks
 from savos.io.exports import read_export
 from savos.model import SAVOS
+from savos_job.corpus import discover
+from savos_job.labeler import VideoLabeler
+from savos_job.writer import wants_preview
 from tests.conftest import write_dataset
 from tests.jobs.invariants import output_at
 
@@ -91,7 +91,7 @@ def test_report_command(labelled: tuple[Path, Path], tmp_path: Path, capsys) -> 
 
 
 def test_even_sample_keeps_a_bounded_evenly_spaced_subset() -> None:
-    from jobs.writer import EvenSample
+    from savos_job.writer import EvenSample
 
     sample = EvenSample(size=8)
     for t in range(1000):

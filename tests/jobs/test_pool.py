@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from jobs.corpus import VideoTask
-from jobs.pool import ActorPool, PoolActor
+from savos_job.corpus import VideoTask
+from savos_job.pool import ActorPool, PoolActor
 
 pytestmark = pytest.mark.ray
 

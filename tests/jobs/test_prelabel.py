@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
-from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.data.synthetic import make_video
 from savos.quality import OnlineAdaptation, Quality
+from savos_job.prelabel import EXIT_SOME_FAILED, main
 from tests.conftest import write_dataset
 from tests.jobs.outputs import engine_masks, read_masks
 
@@ -32,7 +32,7 @@ def test_local_corpus_broken_video_and_resume(
     broken.write_bytes(b"not a jpeg")
     out = tmp_path / "out"
 
-    with caplog.at_level(logging.INFO, logger="jobs.prelabel"):
+    with caplog.at_level(logging.INFO, logger="savos_job.prelabel"):
         assert main(_args(corpus, out, checkpoint, "--progress-every", "0")) == EXIT_SOME_FAILED
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("videos done")]
     assert len(progress) == 3 + 1  # one line per video at this interval, and the final one

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import s3fs
 
-from jobs.prelabel import EXIT_SOME_FAILED, main
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
+from savos_job.prelabel import EXIT_SOME_FAILED, main
 from tests.conftest import write_dataset, write_mp4
 from tests.jobs.invariants import assert_accounted
 from tests.jobs.outputs import engine_masks, read_masks

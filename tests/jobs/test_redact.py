@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.redact import log_text, redact
+from savos_job.redact import log_text, redact
 
 
 def test_credentials_in_uris_are_removed() -> None:
@@ -11,6 +11,6 @@ def test_credentials_in_uris_are_removed() -> None:
 
 
 def test_log_text_escapes_what_would_forge_a_line() -> None:
-    forged = "clip\n2026-01-01 INFO jobs.prelabel: videos done 999\x1b[2J"
-    assert log_text(forged) == "clip\\n2026-01-01 INFO jobs.prelabel: videos done 999\\x1b[2J"
+    forged = "clip\n2026-01-01 INFO savos_job.prelabel: videos done 999\x1b[2J"
+    assert log_text(forged) == "clip\\n2026-01-01 INFO savos_job.prelabel: videos done 999\\x1b[2J"
     assert log_text("ours 熊 ok") == "ours 熊 ok"

@@ -11,8 +11,8 @@ import pytest
 import s3fs
 from botocore.exceptions import EndpointConnectionError
 
-from jobs.output import OutputLocation
-from jobs.retry import RetryPolicy
+from savos_job.output import OutputLocation
+from savos_job.retry import RetryPolicy
 from tests.s3server import SeaweedS3
 
 
@@ -45,7 +45,7 @@ def test_a_write_to_a_stopped_server_gives_up_after_the_documented_budget(
     output.put(output.run_summary("before"), b"{}")  # the server answers
     stoppable_s3.stop(grace=0)
     start = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="jobs.retry"), pytest.raises(EndpointConnectionError):
+    with caplog.at_level(logging.WARNING, logger="savos_job.retry"), pytest.raises(EndpointConnectionError):
         output.put(output.run_summary("after"), b"{}")
     waited = time.perf_counter() - start
     assert len([r for r in caplog.records if "retry" in r.getMessage()]) == policy.attempts - 1

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import s3fs
 
-from jobs.config import JobConfig
-from jobs.prelabel import check_output_outside_input, main
 from savos.checkpoint import save_checkpoint
 from savos.data import InputError
 from savos.data.synthetic import make_video
 from savos.model import SAVOS
+from savos_job.config import JobConfig
+from savos_job.prelabel import check_output_outside_input, main
 from tests.conftest import write_dataset
 from tests.s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 

@@ -40,7 +40,7 @@ def test_the_compute_thread_never_keeps_an_actor_process_alive(tmp_path: Path, c
     compute thread (a ThreadPoolExecutor's worker is joined at exit, and the process stayed, holding the model)."""
     script = (
         "import sys\n"
-        "from jobs.prelabel import PrelabelActor\n"
+        "from savos_job.prelabel import PrelabelActor\n"
         "actor = PrelabelActor({'input': 'unused', 'output': sys.argv[2], 'checkpoint': sys.argv[1]})\n"
         "assert actor.labeler is not None\n"
         "sys.exit(0)\n"
@@ -62,7 +62,7 @@ def test_a_signal_stops_the_run_cleanly(tmp_path: Path, checkpoint: Path, signum
     videos = {f"v{i}": make_video(12, seed=i) for i in range(6)}
     corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "jobs.prelabel", "--input", str(corpus), "--output", str(out)]
+    command = [sys.executable, "-m", "savos_job.prelabel", "--input", str(corpus), "--output", str(out)]
     command += ["--checkpoint", str(checkpoint), "--num-actors", "1", "--cpus-per-actor", "1"]
     log = tmp_path / "driver.log"
     with log.open("wb") as sink:

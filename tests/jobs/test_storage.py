@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import s3fs
 
-from jobs.corpus import VideoTask, discover
-from jobs.remote import load_annotations, open_video
-from jobs.retry import RetryPolicy, is_transient
-from jobs.storage import Storage
 from savos.data.synthetic import make_video
+from savos_job.corpus import VideoTask, discover
+from savos_job.remote import load_annotations, open_video
+from savos_job.retry import RetryPolicy, is_transient
+from savos_job.storage import Storage
 from tests.conftest import write_dataset
 from tests.s3server import SeaweedS3
 
@@ -34,7 +34,7 @@ def test_local_put_is_atomic_and_leaves_no_temporary(tmp_path: Path) -> None:
 
 def test_transient_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("jobs.retry.time.sleep", waits.append)
+    monkeypatch.setattr("savos_job.retry.time.sleep", waits.append)
     calls = []
 
     def flaky() -> str:
@@ -108,7 +108,7 @@ def test_local_listing_in_name_order(tmp_path: Path) -> None:
 
 
 def test_a_stream_broken_off_goes_on_where_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobs.retry.time.sleep", lambda _: None)
+    monkeypatch.setattr("savos_job.retry.time.sleep", lambda _: None)
     retry = RetryPolicy(attempts=2)  # one retry a break: rows read in between renew it
     breaks = {1: 4, 2: 7}  # the first read breaks off at row 4, the second further on
     opened = []
@@ -199,8 +199,9 @@ def test_a_video_opened_during_an_outage_waits_for_storage(stoppable_s3: Seaweed
 
 
 def test_the_one_private_s3fs_call_we_use_is_still_there() -> None:
-    """``jobs.storage.s3_request`` pages listings through s3fs's private ``_call_s3(operation, **request)``; a new s3fs
-    that renames it fails here, not in a user's listing (the S3 tests above exercise it on a real server)."""
+    """``savos_job.storage.s3_request`` pages listings through s3fs's private ``_call_s3(operation, **request)``;
+    a new s3fs that renames it fails here, not in a user's listing (the S3 tests above exercise it on a real
+    server)."""
     call = getattr(s3fs.S3FileSystem, "_call_s3", None)
     assert call is not None
     assert inspect.iscoroutinefunction(call)
