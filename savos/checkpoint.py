@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "savos-checkpoint"
 FORMAT_VERSION = 1
-# A checkpoint shipped inside the package; absent until a trained one is committed.
+# The checkpoint shipped inside the package (MODEL_CARD.md: its data, recipe and licence).
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
 DEFAULT_CHECKPOINT_ID = "savos-lite0-davis16-v2"  # the id in its metadata
 
