@@ -53,6 +53,7 @@ class VideoLabeler:
         yield from _ready(results)
 
     def run_one(self, task: VideoTask) -> VideoResult:
+        """Label one video: :meth:`run` of a single task."""
         (result,) = self.run([task])
         return result
 
@@ -107,6 +108,7 @@ class TaskFeed:
         self._queue: queue.Queue[object] = queue.Queue()
 
     def put(self, task: VideoTask, reply: Reply) -> None:
+        """Hand in a video; its result goes to ``reply``."""
         self._queue.put((task, reply))
 
     def close(self) -> None:

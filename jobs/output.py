@@ -53,6 +53,7 @@ class OutputUnwritable(OSError):
 
     @classmethod
     def from_error(cls, output: str, err: BaseException) -> OutputUnwritable:
+        """The refusal ``err`` of a write to ``output``."""
         return cls(output, f"{type(err).__name__}: {err}", isinstance(err, PermissionError))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -91,6 +92,7 @@ class OutputLocation:
 
     @classmethod
     def open(cls, uri: str, retry: RetryPolicy) -> OutputLocation:
+        """The output at ``uri``, every call to it going through ``retry``."""
         storage, root = Storage.open(uri, retry)
         return cls(uri, storage, root)
 
@@ -100,12 +102,15 @@ class OutputLocation:
         return self.storage.join(self.root, masks_key(video_id))
 
     def failure(self, video_id: str) -> str:
+        """The path of a video's failure record."""
         return self.storage.join(self.root, failure_key(video_id))
 
     def preview(self, video_id: str) -> str:
+        """The path of a video's contact sheet."""
         return self.storage.join(self.root, preview_key(video_id))
 
     def run_summary(self, run_id: str) -> str:
+        """The path of a run's summary."""
         return self.storage.join(self.root, "_runs", f"{run_id}.json")
 
     # Reads
@@ -114,16 +119,20 @@ class OutputLocation:
         return self.storage.has_complete_file(self.masks(video_id))
 
     def has_failure(self, video_id: str) -> bool:
+        """Whether an earlier run recorded the video's failure."""
         return self.storage.exists(self.failure(video_id))
 
     # Writes: an error that says the output takes no file at all becomes OutputUnwritable
     def put(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` whole (see :meth:`Storage.put <savos_job.storage.Storage.put>`)."""
         self._write(lambda: self.storage.put(path, data))
 
     def put_file(self, local: str, path: str) -> None:
+        """Upload the local file ``local`` to ``path`` whole."""
         self._write(lambda: self.storage.put_file(local, path))
 
     def remove(self, path: str) -> None:
+        """Delete ``path`` by its exact name; one not there is fine."""
         self.storage.remove(path)
 
     def _write(self, write: Callable[[], object]) -> None:

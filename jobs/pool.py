@@ -29,6 +29,7 @@ class PoolActor:
     (or raises its constructor's error), so the pool knows which actors run; and :meth:`label_video`."""
 
     def ready(self) -> bool:
+        """True, once the actor is constructed."""
         return True
 
     async def label_video(self, task: str) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class Storage:
         return cls(fs, retry), path.rstrip("/")
 
     def join(self, *parts: str) -> str:
+        """Path parts joined with the filesystem's separator."""
         return join(self.fs, *parts)
 
     def uri(self, path: str) -> str:
@@ -71,6 +72,7 @@ class Storage:
 
     @property
     def is_local(self) -> bool:
+        """A local disk: files are written under a temporary name and renamed, not PUT."""
         return isinstance(self.fs, LocalFileSystem)
 
     def exists(self, path: str) -> bool:

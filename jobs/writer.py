@@ -51,6 +51,7 @@ class VideoResult:
     error: str = ""
 
     def to_row(self) -> dict[str, Any]:
+        """As a dict: what the actor returns to the driver."""
         return self.__dict__.copy()
 
 
@@ -66,6 +67,7 @@ class EvenSample:
         self.items: dict[int, np.ndarray] = {}
 
     def offer(self, index: int, item: np.ndarray) -> None:
+        """The stream's item number ``index``; kept if it falls on the current step."""
         if index % self.step:
             return
         self.items[index] = item
@@ -94,6 +96,7 @@ class VideoInProgress:
 
     @property
     def staged_parquet(self) -> Path:
+        """Where the video's Parquet is written before its upload."""
         return Path(self.staging.name) / "masks.parquet"
 
     def close(self) -> None:
