@@ -18,10 +18,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from savos.files import TEMPORARY_SUFFIX
-from savos.io.schema import display_id, failure_key, masks_key, preview_key
+from savos.io.compaction import load_index
+from savos.io.schema import display_id, failure_key, masks_key, preview_key, video_key
 
 from .redact import redact
 from .retry import RetryPolicy
@@ -115,8 +117,15 @@ class OutputLocation:
 
     # Reads
     def has_masks(self, video_id: str) -> bool:
-        """Whether the video's masks were written whole (a file too small to be Parquet is not trusted)."""
-        return self.storage.has_complete_file(self.masks(video_id))
+        """Whether the video's masks were written whole (a file too small to be Parquet is not trusted), per video
+        or compacted (:mod:`savos.io.compaction`)."""
+        return video_key(video_id) in self.compacted or self.storage.has_complete_file(self.masks(video_id))
+
+    @cached_property
+    def compacted(self) -> frozenset[str]:
+        """The keys of the videos in the compaction index in force, read once."""
+        index = self.storage.retry.call(lambda: load_index(self.uri), f"read the index of {self.uri}")
+        return frozenset(index.videos)
 
     def has_failure(self, video_id: str) -> bool:
         """Whether an earlier run recorded the video's failure."""

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, help="also write an HTML page with the contact sheets here")
     report.set_defaults(run=_run_report)
 
+    compact = commands.add_parser(
+        "compact", help="merge a job output's per-video files into large ones with an index (safe to rerun)"
+    )
+    compact.add_argument("output", help="the job's output URI")
+    compact.add_argument("--file-rows", type=int, help="rows per compacted file (default: one million)")
+    compact.set_defaults(run=_run_compact)
+
     _add_bench(commands)
 
     info = commands.add_parser("info", help="parameter counts of a SAVOS model, per part")
@@ -353,6 +360,18 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_compact(args: argparse.Namespace) -> int:
+    from .io.compaction import TARGET_FILE_ROWS, compact
+
+    result = compact(args.output, target_rows=args.file_rows or TARGET_FILE_ROWS)
+    print(
+        f"compacted {result.videos_compacted} videos into {result.files_written} files "
+        f"({result.videos_indexed} videos in the index, generation {result.generation}); "
+        f"{result.per_video_files_removed} per-video files removed"
+    )
+    return 0
+
+
 def _add_bench(commands: Any) -> None:
     """``savos bench KIND``: one subcommand per measurement, each with its own options."""
     bench = commands.add_parser("bench", help="speed, measured as ratios within one run (savos bench KIND --help)")
@@ -409,6 +428,14 @@ def _add_bench(commands: Any) -> None:
     decode.add_argument("--json", type=Path, help="write the figures here")
     decode.set_defaults(run=_run_bench_decode)
 
+    compaction = kinds.add_parser("compaction", help="a job output of many small files before and after compaction")
+    compaction.add_argument("--videos", type=int, default=10_000, help="per-video files (default: 10000)")
+    compaction.add_argument("--frames", type=int, default=8, help="frames per video (default: 8)")
+    compaction.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"), help="480 854")
+    compaction.add_argument("--repeats", type=int, default=3, help="best of this many runs per query (default: 3)")
+    compaction.add_argument("--json", type=Path, help="write the figures here")
+    compaction.set_defaults(run=_run_bench_compaction)
+
 
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import machine, write_json
@@ -438,6 +465,19 @@ def _bench_engine(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
     results = bench_engine(model, args.objects, args.frames, args.size[0], args.size[1], args.repeats, args.precision)
     print(format_results(results))
     return results
+
+
+def _run_bench_compaction(args: argparse.Namespace) -> int:
+    from .bench import machine, write_json
+    from .bench.compaction import bench_compaction, format_compaction
+
+    results = bench_compaction(args.videos, args.frames, args.size[0], args.size[1], args.repeats)
+    results["machine"] = machine()
+    print(format_compaction(results))
+    if args.json:
+        write_json(args.json, results)
+        logger.info("wrote %s", args.json)
+    return 0
 
 
 def _run_bench_decode(args: argparse.Namespace) -> int:

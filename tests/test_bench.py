@@ -143,3 +143,15 @@ def test_each_bench_kind_takes_only_its_own_options(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         parser.parse_args(["bench"])  # a kind is required
     assert "KIND" in capsys.readouterr().err
+
+
+def test_the_compaction_bench_measures_both_layouts(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert (
+        main(["bench", "compaction", "--videos", "30", "--frames", "2", "--size", "32", "48", "--json", str(out)]) == 0
+    )
+    results = json.loads(out.read_text())
+    assert results["files"]["before"] == 30
+    assert results["files"]["after"] == 3  # one compacted file, its index and the pointer to it
+    assert set(results["speedup"]) == {"one_video_s", "whole_table_s"}
+    assert all(v > 0 for v in results["speedup"].values())

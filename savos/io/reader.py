@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 
 from savos.data.errors import InputError
 
-from .schema import decode_row, masks_key
+from .compaction import read_compacted
+from .schema import decode_row, masks_key, video_key
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,15 @@ def read_video_masks(output: str, video_id: str) -> VideoMasks:
     fs, root = fsspec.core.url_to_fs(output)
     path = f"{root.rstrip('/')}/{masks_key(video_id)}"
     uri = fs.unstrip_protocol(path)
-    if not fs.exists(path):
+    compacted = read_compacted(output, video_key(video_id))  # one row group of a large file, after compaction
+    if compacted is not None:
+        table = compacted
+    elif fs.exists(path):
+        with fs.open(path, "rb") as f:
+            table = pq.read_table(f)
+    else:
         raise InputError(uri, f"no masks for video {video_id!r} (not labelled yet, or it failed: see failures/)")
-    with fs.open(path, "rb") as f:
-        table = pq.read_table(f).sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])
+    table = table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])
     rows = table.to_pylist()
     if not rows:
         raise InputError(uri, "the file has no rows")

@@ -13,6 +13,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from .compaction import dataset_paths
 from .schema import preview_key
 
 
@@ -45,9 +46,10 @@ def load_report(output: str) -> RunReport:
     for path in _json_files(fs, f"{root}/failures"):
         record = json.loads(fs.cat_file(path))
         report.failures.append({k: record.get(k, "") for k in ("video_id", "error_type", "error", "time")})
-    if fs.exists(f"{root}/masks"):
+    data_fs, files = dataset_paths(output)  # compacted files by their index, not a listing of every video
+    if files:
         columns = ["video_id", "frame_idx", "obj_id", "score", "area"]
-        table = pads.dataset(f"{root}/masks", filesystem=fs, format="parquet").to_table(columns=columns)
+        table = pads.dataset(files, filesystem=data_fs, format="parquet").to_table(columns=columns)
         present = table.filter(pc.greater(table["area"], 0))
         counts = table.group_by("video_id").aggregate([("frame_idx", "count_distinct"), ("obj_id", "count_distinct")])
         scores = dict(

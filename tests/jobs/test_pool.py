@@ -84,3 +84,17 @@ def test_an_actor_that_cannot_start_stops_the_run_with_its_error(ray_local) -> N
 def test_a_pool_needs_an_actor_and_a_video_each() -> None:
     with pytest.raises(ValueError, match="at least one actor"):
         ActorPool(Echo, {}, size=0, in_flight=2, options={})
+
+
+def test_ray_data_reads_a_compacted_output_once_per_row(ray_local: Any, tmp_path: Path) -> None:
+    from savos.io import compact, dataset_files
+    from tests.io.test_compact import IDS, whole_table, write_output
+
+    out = tmp_path / "out"
+    write_output(out, IDS)
+    compact(str(out), target_rows=5)
+    write_output(out, ["late"])  # labelled after the compaction: a per-video file beside the compacted ones
+    rows = ray_local.data.read_parquet(dataset_files(str(out))).select_columns(["video_id", "frame_idx", "obj_id"])
+    got = sorted((r["video_id"], r["frame_idx"], r["obj_id"]) for r in rows.iter_rows())
+    assert got == whole_table(out)
+    assert {video_id for video_id, _, _ in got} == {*IDS, "late"}
