@@ -436,6 +436,12 @@ def _add_bench(commands: Any) -> None:
     compaction.add_argument("--json", type=Path, help="write the figures here")
     compaction.set_defaults(run=_run_bench_compaction)
 
+    cost = kinds.add_parser("cost", help="dollars and hours per corpus, from a lockstep bench JSON and list prices")
+    cost.add_argument("lockstep_json", type=Path, help="a savos bench lockstep --json file measured on a GPU")
+    cost.add_argument("--prices", type=Path, help="a JSON replacing any of the prices (savos.bench.cost.PRICES)")
+    cost.add_argument("--json", type=Path, help="write the table's figures here")
+    cost.set_defaults(run=_run_bench_cost)
+
 
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import machine, write_json
@@ -476,6 +482,20 @@ def _run_bench_compaction(args: argparse.Namespace) -> int:
     print(format_compaction(results))
     if args.json:
         write_json(args.json, results)
+        logger.info("wrote %s", args.json)
+    return 0
+
+
+def _run_bench_cost(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import write_json
+    from .bench.cost import cost_table, format_cost, load_prices
+
+    table = cost_table(json.loads(args.lockstep_json.read_text()), load_prices(args.prices))
+    print(format_cost(table))
+    if args.json:
+        write_json(args.json, table)
         logger.info("wrote %s", args.json)
     return 0
 

@@ -19,6 +19,8 @@ from savos.inference.cpu import native_bf16
 from savos.inference.naive import naive_propagate
 from savos.model import SAVOS
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_naive_path_equals_the_engine(tiny_model: SAVOS) -> None:
     video = make_video(5, num_objects=3, seed=3)
@@ -153,5 +155,41 @@ def test_the_compaction_bench_measures_both_layouts(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert results["files"]["before"] == 30
     assert results["files"]["after"] == 3  # one compacted file, its index and the pointer to it
-    assert set(results["speedup"]) == {"one_video_s", "whole_table_s"}
+    assert set(results["speedup"]) == {"one_video_s", "whole_table_s", "read_video_masks_s"}
     assert all(v > 0 for v in results["speedup"].values())
+
+
+def test_the_cost_table_comes_from_the_measured_json_and_the_prices(tmp_path: Path) -> None:
+    from savos.bench.cost import FRAMES_PER_VIDEO, PRICES, cost_table
+
+    measured = json.loads((ROOT / "benchmarks/h100-2026-11-22/f-lite0-readback.json").read_text())
+    table = cost_table(measured)
+    rows = {(r["gpu"], r["objects"]): r for r in table["rows"]}
+    h100 = rows[("H100 80GB", 1)]
+    assert h100["measured"]
+    assert h100["object_frames_per_s"] == round(max(r["object_frames_per_s"] for r in measured["lockstep"][:6]), 1)
+    hours = 1000 * FRAMES_PER_VIDEO / h100["object_frames_per_s"] / 3600
+    assert h100["gpu_usd_per_1000"] == pytest.approx(hours * PRICES["gpus"]["H100 80GB"][0], abs=0.01)
+    l4 = rows[("L4", 1)]
+    assert not l4["measured"]
+    assert l4["object_frames_per_s"] == pytest.approx(h100["object_frames_per_s"] * 121 / 989, abs=0.1)
+    cheaper = {"gpus": {"H100 80GB": [1.0, 989.0, "a test price"]}}
+    (prices := tmp_path / "prices.json").write_text(json.dumps(cheaper))
+    out = tmp_path / "cost.json"
+    assert (
+        main(
+            [
+                "bench",
+                "cost",
+                str(ROOT / "benchmarks/h100-2026-11-22/f-lite0-readback.json"),
+                "--prices",
+                str(prices),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    again = {(r["gpu"], r["objects"]): r for r in json.loads(out.read_text())["rows"]}
+    assert again[("H100 80GB", 1)]["gpu_usd_per_1000"] == pytest.approx(hours * 1.0, abs=0.01)
+    assert again[("L4", 1)]["gpu_usd_per_1000"] == l4["gpu_usd_per_1000"]

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..io.compaction import compact, dataset_files
+from ..io.reader import read_video_masks
 from ..io.schema import encode_labels, masks_key, to_table
 
 
@@ -53,9 +54,9 @@ def _best_seconds(action: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def _queries(out: Path, files: list[str] | str, probe: str, repeats: int) -> dict[str, float]:
-    """DuckDB: one video's rows, and a whole-table aggregate, each the best of ``repeats`` (a fresh connection
-    each time: nothing cached from the run before)."""
+def _queries(out: Path, files: list[str] | str, probe: str, repeats: int) -> dict[str, Any]:
+    """DuckDB: one video's rows, and a whole-table aggregate (a fresh connection each time: nothing cached from
+    the run before); and ``read_video_masks`` of one video (decoded); each the best of ``repeats``."""
     import duckdb
 
     def one_video() -> object:
@@ -66,7 +67,13 @@ def _queries(out: Path, files: list[str] | str, probe: str, repeats: int) -> dic
         query = "SELECT video_id, count(*), avg(score) FROM read_parquet(?) GROUP BY video_id"
         return duckdb.connect().execute(query, [files]).fetchall()
 
-    return {"one_video_s": _best_seconds(one_video, repeats), "whole_table_s": _best_seconds(whole_table, repeats)}
+    rows = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()
+    return {
+        "rows": rows[0] if rows else 0,
+        "one_video_s": _best_seconds(one_video, repeats),
+        "whole_table_s": _best_seconds(whole_table, repeats),
+        "read_video_masks_s": _best_seconds(lambda: read_video_masks(str(out), probe), repeats),
+    }
 
 
 def bench_compaction(videos: int, frames: int, height: int, width: int, repeats: int = 3) -> dict[str, Any]:
@@ -84,8 +91,12 @@ def bench_compaction(videos: int, frames: int, height: int, width: int, repeats:
         compact_s = time.perf_counter() - start
         files_after, bytes_after = _files_and_bytes(out)
         after = _queries(out, dataset_files(str(out)), probe, repeats)
+    rows = {"before": before.pop("rows"), "after": after.pop("rows")}
+    if rows["before"] != rows["after"]:
+        raise RuntimeError(f"compaction changed the row count: {rows}")
     return {
         "config": {"videos": videos, "frames": frames, "height": height, "width": width, "repeats": repeats},
+        "rows": rows,
         "files": {"before": files_before, "after": files_after},
         "bytes": {"before": bytes_before, "after": bytes_after},
         "seconds": {"write_output": written_s, "compact": compact_s, "before": before, "after": after},
@@ -100,12 +111,11 @@ def format_compaction(results: dict[str, Any]) -> str:
     lines = [
         f"{c['videos']} videos of {c['frames']} frames at {c['height']}x{c['width']}: "
         f"compaction took {s['compact']:.1f} s ({results['videos_per_s_compacted']:.0f} videos/s)",
-        f"  files {results['files']['before']} -> {results['files']['after']}, "
+        f"  {results['rows']['after']:,} rows; files {results['files']['before']} -> {results['files']['after']}, "
         f"bytes {results['bytes']['before']:,} -> {results['bytes']['after']:,}",
     ]
-    for name in ("one_video_s", "whole_table_s"):
-        lines.append(
-            f"  DuckDB {name[:-2].replace('_', ' ')}: {s['before'][name]:.3f} s -> {s['after'][name]:.3f} s "
-            f"({results['speedup'][name]:.1f}x)"
-        )
+    for name in ("one_video_s", "whole_table_s", "read_video_masks_s"):
+        what = name[:-2].replace("_", " ") if name.startswith("read") else f"DuckDB {name[:-2].replace('_', ' ')}"
+        before, after = s["before"][name], s["after"][name]
+        lines.append(f"  {what}: {before:.3f} s -> {after:.3f} s ({results['speedup'][name]:.1f}x)")
     return "\n".join(lines)

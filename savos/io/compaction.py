@@ -1,12 +1,12 @@
 """Compaction of a job output: many small per-video Parquet files merged into a few large ones, with an index.
 
-The job writes one file per video (``masks/video_id=<key>/part-0.parquet``): its unit of resume. At a million
-videos that is a million small objects, which listings and query engines crawl through. :func:`compact` merges
-the per-video files of finished videos into ``compacted/<generation>/part-NNNNN.parquet`` (rows sorted by video,
-frame and object; one row group per video, so reading one video reads one row group) and records where each
-video is in an index, ``_compaction/index-<generation>.parquet``: video key and id, file, row group, rows,
-frames, objects, model. ``_compaction/CURRENT`` names the index in force; it is written last, in one atomic
-write: that is the swap. Only then are the per-video files removed.
+The job writes one file per video (``masks/video_id=<key>/part-0.parquet``): its unit of resume. At a million videos
+that is a million small objects, which listings and query engines crawl through. :func:`compact` merges the per-
+video files of finished videos into ``compacted/<generation>/part-NNNNN.parquet`` (rows sorted by video, frame and
+object; each video whole in one row group of a few thousand rows, so reading one video reads one row group) and
+records where each video is in an index, ``_compaction/index-<generation>.parquet``: video key and id, file, row
+group and offset in it, rows, frames, objects, model. ``_compaction/CURRENT`` names the index in force; it is
+written last, in one atomic write: that is the swap. Only then are the per-video files removed.
 
 Safe to interrupt: before the swap, nothing a reader sees has changed (the new files are not referenced yet;
 the next compaction removes them); after it, a per-video file still there is the same rows as its compacted
@@ -47,6 +47,10 @@ logger = logging.getLogger(__name__)
 CURRENT = "_compaction/CURRENT"
 PER_VIDEO_FILE = "part-0.parquet"
 TARGET_FILE_ROWS = 1_000_000  # rows per compacted file (about 100 MB of 480p masks): large, still one PUT
+# Rows per row group: a few hundred short videos, each whole in one group. Statistics on the sorted video ids let
+# a query engine read one group for one video; a group per video would make the footer itself the cost.
+GROUP_ROWS = 8192
+INDEX_GROUP_ROWS = 65_536  # videos per row group of the index: one video's lookup reads one
 
 INDEX_SCHEMA = pa.schema(
     [
@@ -54,6 +58,7 @@ INDEX_SCHEMA = pa.schema(
         pa.field("video_id", pa.string(), nullable=False),
         pa.field("file", pa.string(), nullable=False),  # relative to the output root
         pa.field("row_group", pa.int32(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),  # the video's first row within its row group
         pa.field("rows", pa.int64(), nullable=False),
         pa.field("frames", pa.int32(), nullable=False),
         pa.field("objects", pa.int32(), nullable=False),
@@ -64,10 +69,12 @@ INDEX_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class VideoLocation:
-    """Where a compacted video's rows are: a file (relative to the output root) and its row group."""
+    """Where a compacted video's rows are: a file (relative to the output root), its row group, and its rows'
+    place in that group."""
 
     file: str
     row_group: int
+    offset: int
     rows: int
 
 
@@ -105,12 +112,12 @@ def load_index(output: str) -> OutputIndex:
         return OutputIndex(None, {})
     pointer = json.loads(fs.cat_file(current))
     with fs.open(f"{root}/{pointer['index']}", "rb") as f:
-        table = pq.read_table(f, columns=["key", "file", "row_group", "rows"])
+        table = pq.read_table(f, columns=["key", "file", "row_group", "offset", "rows"])
     columns = table.to_pydict()
     videos = {
-        key: VideoLocation(file, group, rows)
-        for key, file, group, rows in zip(
-            columns["key"], columns["file"], columns["row_group"], columns["rows"], strict=True
+        key: VideoLocation(file, group, offset, rows)
+        for key, file, group, offset, rows in zip(
+            columns["key"], columns["file"], columns["row_group"], columns["offset"], columns["rows"], strict=True
         )
     }
     return OutputIndex(pointer["generation"], videos)
@@ -148,17 +155,23 @@ def dataset_files(output: str) -> list[str]:
 
 
 def read_compacted(output: str, key: str) -> pa.Table | None:
-    """The rows of one compacted video (one row group read), or None when it is not in the index."""
-    index = load_index(output)
-    where = index.videos.get(key)
-    if where is None:
-        return None
+    """The rows of one compacted video (one row group read, a few thousand rows), or None when it is not in the
+    index."""
     fs, root = _resolve(output)
+    current = f"{root}/{CURRENT}"
+    if not fs.exists(current):
+        return None
+    pointer = json.loads(fs.cat_file(current))
+    with fs.open(f"{root}/{pointer['index']}", "rb") as f:  # sorted by key: statistics skip the other groups
+        found = pq.read_table(f, filters=[("key", "==", key)]).to_pylist()
+    if not found:
+        return None
+    where = VideoLocation(found[0]["file"], found[0]["row_group"], found[0]["offset"], found[0]["rows"])
     with fs.open(f"{root}/{where.file}", "rb") as f:
-        return pq.ParquetFile(f).read_row_group(where.row_group)
+        return pq.ParquetFile(f).read_row_group(where.row_group).slice(where.offset, where.rows)
 
 
-def compact(output: str, target_rows: int = TARGET_FILE_ROWS) -> CompactionResult:
+def compact(output: str, target_rows: int = TARGET_FILE_ROWS, group_rows: int = GROUP_ROWS) -> CompactionResult:
     """Merge the per-video files of ``output`` into large files with an index (see the module's text)."""
     fs, root = _resolve(output)
     previous = load_index(output)
@@ -172,28 +185,13 @@ def compact(output: str, target_rows: int = TARGET_FILE_ROWS) -> CompactionResul
 
     generation = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     rows = _previous_rows(fs, root, previous)
-    files = 0
     with tempfile.TemporaryDirectory(prefix="savos-compact-") as staging:
-        writer: pq.ParquetWriter | None = None
-        local, name, group, in_file = "", "", 0, 0
+        files = _CompactedFiles(fs, root, generation, Path(staging), target_rows, group_rows)
         for key, path in new.items():
             with fs.open(path, "rb") as f:
                 table = pq.read_table(f, schema=SCHEMA)
-            table = table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])
-            if writer is None or in_file >= target_rows:
-                if writer is not None:
-                    writer.close()
-                    _upload(fs, local, f"{root}/{name}")
-                name = f"compacted/{generation}/part-{files:05d}.parquet"
-                local = str(Path(staging) / f"part-{files:05d}.parquet")
-                writer = pq.ParquetWriter(local, SCHEMA, compression="zstd")
-                files, group, in_file = files + 1, 0, 0
-            writer.write_table(table, row_group_size=max(1, table.num_rows))
-            rows.append(_index_row(key, table, name, group))
-            group, in_file = group + 1, in_file + table.num_rows
-        assert writer is not None
-        writer.close()
-        _upload(fs, local, f"{root}/{name}")
+            rows.append(files.add(key, table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])))
+        files.close()
 
     index_name = f"_compaction/index-{generation}.parquet"
     index = pa.Table.from_pylist(sorted(rows, key=lambda r: r["key"]), schema=INDEX_SCHEMA)
@@ -201,17 +199,72 @@ def compact(output: str, target_rows: int = TARGET_FILE_ROWS) -> CompactionResul
     pointer = {"generation": generation, "index": index_name, "videos": index.num_rows, "time": time.time()}
     _write_bytes(fs, f"{root}/{CURRENT}", json.dumps(pointer, indent=2).encode())  # the swap
     removed = _remove(fs, [*already.values(), *new.values()])
-    logger.info("compacted %d videos into %d files; %d in the index", len(new), files, index.num_rows)
-    return CompactionResult(generation, len(new), index.num_rows, files, removed)
+    logger.info("compacted %d videos into %d files; %d in the index", len(new), files.count, index.num_rows)
+    return CompactionResult(generation, len(new), index.num_rows, files.count, removed)
 
 
-def _index_row(key: str, table: pa.Table, file: str, group: int) -> dict[str, Any]:
+class _CompactedFiles:
+    """The compacted files of one generation, staged locally and uploaded whole: videos are appended whole, in
+    order; a row group is written once it holds ``group_rows`` rows, a file closed once it holds ``file_rows``."""
+
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, root: str, generation: str, staging: Path, file_rows: int, group_rows: int
+    ) -> None:
+        self.fs, self.root, self.generation, self.staging = fs, root, generation, staging
+        self.file_rows, self.group_rows = file_rows, group_rows
+        self.count = 0  # files begun
+        self.writer: pq.ParquetWriter | None = None
+        self.name, self.local = "", ""
+        self.group, self.in_file = 0, 0  # the row group being filled, rows written to the file
+        self.pending: list[pa.Table] = []  # the row group's videos
+        self.pending_rows = 0
+
+    def add(self, key: str, table: pa.Table) -> dict[str, Any]:
+        """Append one video's rows; its index row."""
+        if self.writer is None or self.in_file >= self.file_rows:
+            self._new_file()
+        row = _index_row(key, table, self.name, self.group, self.pending_rows)
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.group_rows:
+            self._flush_group()
+        return row
+
+    def close(self) -> None:
+        self._close_file()
+
+    def _new_file(self) -> None:
+        self._close_file()
+        self.name = f"compacted/{self.generation}/part-{self.count:05d}.parquet"
+        self.local = str(self.staging / f"part-{self.count:05d}.parquet")
+        self.writer = pq.ParquetWriter(self.local, SCHEMA, compression="zstd")
+        self.count, self.group, self.in_file = self.count + 1, 0, 0
+
+    def _flush_group(self) -> None:
+        if self.writer is None or not self.pending:
+            return
+        group = pa.concat_tables(self.pending)
+        self.writer.write_table(group, row_group_size=max(1, group.num_rows))
+        self.group, self.in_file = self.group + 1, self.in_file + group.num_rows
+        self.pending, self.pending_rows = [], 0
+
+    def _close_file(self) -> None:
+        if self.writer is None:
+            return
+        self._flush_group()
+        self.writer.close()
+        self.writer = None
+        _upload(self.fs, self.local, f"{self.root}/{self.name}")
+
+
+def _index_row(key: str, table: pa.Table, file: str, group: int, offset: int) -> dict[str, Any]:
     columns = table.select(["video_id", "frame_idx", "obj_id", "model"]).to_pydict()
     return {
         "key": key,
         "video_id": columns["video_id"][0] if table.num_rows else "",
         "file": file,
         "row_group": group,
+        "offset": offset,
         "rows": table.num_rows,
         "frames": len(set(columns["frame_idx"])),
         "objects": len(set(columns["obj_id"])),
@@ -259,7 +312,7 @@ def _remove(fs: fsspec.AbstractFileSystem, paths: Any) -> int:
 
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", row_group_size=INDEX_GROUP_ROWS)
     return bytes(sink.getvalue().to_pybytes())
 
 

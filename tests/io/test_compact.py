@@ -73,7 +73,7 @@ def test_compaction_keeps_every_row_readable_by_every_reader(tmp_path: Path) -> 
     before, table_before = snapshot(out, IDS), whole_table(out)
     report_before = {(v.video_id, v.frames, v.objects) for v in load_report(str(out)).videos}
 
-    result = compact(str(out), target_rows=5)  # small files: several of them, each video a row group
+    result = compact(str(out), target_rows=8, group_rows=6)  # small files and groups: several of each
     assert (result.videos_compacted, result.videos_indexed, result.per_video_files_removed) == (4, 4, 4)
     assert result.files_written > 1
     assert per_video_files(str(out)) == {}
@@ -87,8 +87,13 @@ def test_compaction_keeps_every_row_readable_by_every_reader(tmp_path: Path) -> 
         "SELECT count(*) FROM read_parquet(?) WHERE video_id = 'bear'", [dataset_files(str(out))]
     ).fetchone()
     assert one == (sum(1 for r in table_before if r[0] == "bear"),)
-    for location in load_index(str(out)).videos.values():  # one video is one row group
-        assert pq.ParquetFile(out / location.file).metadata.row_group(location.row_group).num_rows == location.rows
+    groups = set()
+    for location in load_index(str(out)).videos.values():  # each video whole within one row group
+        group = pq.ParquetFile(out / location.file).read_row_group(location.row_group)
+        assert len(set(group.slice(location.offset, location.rows)["video_id"].to_pylist())) == 1
+        assert location.offset + location.rows <= group.num_rows
+        groups.add((location.file, location.row_group))
+    assert 1 < len(groups) < len(IDS)  # several videos share a group: the footer stays small
 
 
 def test_a_second_compaction_adds_new_videos_and_keeps_the_old_files(tmp_path: Path) -> None:
