@@ -474,42 +474,42 @@ def _bench_engine(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_bench_compaction(args: argparse.Namespace) -> int:
-    from .bench import machine, write_json
+    from .bench import machine
     from .bench.compaction import bench_compaction, format_compaction
 
     results = bench_compaction(args.videos, args.frames, args.size[0], args.size[1], args.repeats)
-    results["machine"] = machine()
-    print(format_compaction(results))
-    if args.json:
-        write_json(args.json, results)
-        logger.info("wrote %s", args.json)
+    _print_and_save(format_compaction(results), {**results, "machine": machine()}, args.json)
     return 0
 
 
 def _run_bench_cost(args: argparse.Namespace) -> int:
     import json
 
-    from .bench import write_json
     from .bench.cost import cost_table, format_cost, load_prices
 
     table = cost_table(json.loads(args.lockstep_json.read_text()), load_prices(args.prices))
-    print(format_cost(table))
-    if args.json:
-        write_json(args.json, table)
-        logger.info("wrote %s", args.json)
+    _print_and_save(format_cost(table), table, args.json)
     return 0
 
 
 def _run_bench_decode(args: argparse.Namespace) -> int:
-    from .bench import machine, write_json
+    from .bench import machine
     from .bench.decode import bench_decode
 
     figures = bench_decode(args.size[0], args.size[1])
-    print("JPEG decode, frames/s:", {k: round(v) for k, v in figures.items() if k.endswith("_s")})
-    if args.json:
-        write_json(args.json, {"decode": figures, "config": {"size": args.size}, "machine": machine()})
-        logger.info("wrote %s", args.json)
+    text = f"JPEG decode, frames/s: { {k: round(v) for k, v in figures.items() if k.endswith('_s')} }"
+    _print_and_save(text, {"decode": figures, "config": {"size": args.size}, "machine": machine()}, args.json)
     return 0
+
+
+def _print_and_save(text: str, results: dict[str, Any], path: Path | None) -> None:
+    """A bench's table on standard output, and its figures as JSON at ``path`` if given."""
+    from .bench import write_json
+
+    print(text)
+    if path is not None:
+        write_json(path, results)
+        logger.info("wrote %s", path)
 
 
 def _bench_quality(model: SAVOS, args: argparse.Namespace) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .tables import markdown_table
+
 FRAMES_PER_VIDEO = 300  # 10 s at 30 fps
 JPEG_BYTES_PER_FRAME = 50_000  # a 480p frame as JPEG, quality about 90: what a worker reads per frame
 OUTPUT_BYTES_PER_OBJECT_FRAME = 2_700  # measured: the job's Parquet of the real judo sample, 43,043 B / 16 rows
@@ -105,23 +107,30 @@ def cost_table(lockstep_json: dict[str, Any], prices: dict[str, Any] = PRICES) -
 
 def format_cost(table: dict[str, Any]) -> str:
     """A Markdown table of :func:`cost_table`."""
-    lines = [
-        "| GPU | objects | object-frames/s | GPU $ / 1k videos | requests $ | output GB (S3 $/month) | "
-        "cross-region egress $ | 10^6 videos on 8 / 64 GPUs |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    headers = [
+        "GPU", "objects", "object-frames/s", "GPU $ / 1k videos", "requests $", "output GB (S3 $/month)",
+        "cross-region egress $", "10^6 videos on 8 / 64 GPUs",
+    ]  # fmt: skip
+    rows = []
     for r in table["rows"]:
         how = "measured" if r["measured"] else "scaled by FLOPs"
         hours = [
             f"{r[f'hours_1m_videos_{n}_gpus']} h{' (driver-bound)' if r[f'driver_bound_{n}_gpus'] else ''}"
             for n in (8, 64)
         ]
-        lines.append(
-            f"| {r['gpu']} | {r['objects']} | {r['object_frames_per_s']:g} ({how}) | {r['gpu_usd_per_1000']:.2f} | "
-            f"{r['requests_usd_per_1000']:.3f} | {r['output_gb_per_1000']:g} ({r['output_usd_month_per_1000']:.3f}) | "
-            f"{r['egress_usd_per_1000_cross_region']:.2f} | {hours[0]} / {hours[1]} |"
+        rows.append(
+            [
+                r["gpu"],
+                str(r["objects"]),
+                f"{r['object_frames_per_s']:g} ({how})",
+                f"{r['gpu_usd_per_1000']:.2f}",
+                f"{r['requests_usd_per_1000']:.3f}",
+                f"{r['output_gb_per_1000']:g} ({r['output_usd_month_per_1000']:.3f})",
+                f"{r['egress_usd_per_1000_cross_region']:.2f}",
+                f"{hours[0]} / {hours[1]}",
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(headers, rows)
 
 
 def load_prices(path: Path | None) -> dict[str, Any]:

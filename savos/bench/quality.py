@@ -24,6 +24,7 @@ from ..model import SAVOS
 from ..quality import Quality
 from ..train.online import adapt_decoder
 from .flops import step_flops
+from .tables import markdown_table
 
 # FLOP/s efficientnet_lite0 sustained on one H100 (BENCHMARKS.md, runs E/F: 335 object-frames/s at K=1, bf16,
 # CUDA graphs, 53.9 GFLOP per 480p object-frame): the rate behind the GPU estimates, a lower bound at K > 1.
@@ -96,20 +97,26 @@ def _adaptation_step_flops(model: SAVOS, image: np.ndarray, labels: np.ndarray, 
 
 def format_quality(results: dict[str, Any]) -> str:
     """A Markdown table of :func:`bench_quality`'s rows."""
-    lines = [
-        "| preset | objects | passes/frame | s/frame (this CPU) | GFLOP/frame | GPU est. ms/frame | "
-        "adaptation s/video (this CPU) | adaptation GFLOP | GPU est. adaptation s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    headers = [
+        "preset", "objects", "passes/frame", "s/frame (this CPU)", "GFLOP/frame", "GPU est. ms/frame",
+        "adaptation s/video (this CPU)", "adaptation GFLOP", "GPU est. adaptation s",
+    ]  # fmt: skip
+    rows = []
     for r in results["rows"]:
         adapt = r["adaptation_seconds"]
-        lines.append(
-            f"| {r['preset']} | {r['objects']} | {r['passes_per_frame']} | {r['seconds_per_frame']:.2f} | "
-            f"{r['gflop_per_frame']:.0f} | {1e3 * r['gpu_estimate_seconds_per_frame']:.1f} | "
-            + (
-                f"{adapt:.0f} | {r['adaptation_gflop']:.0f} | {r['gpu_estimate_adaptation_seconds']:.2f} |"
-                if adapt is not None
-                else "- | - | - |"
-            )
+        rows.append(
+            [
+                str(r["preset"]),
+                str(r["objects"]),
+                str(r["passes_per_frame"]),
+                f"{r['seconds_per_frame']:.2f}",
+                f"{r['gflop_per_frame']:.0f}",
+                f"{1e3 * r['gpu_estimate_seconds_per_frame']:.1f}",
+                *(
+                    [f"{adapt:.0f}", f"{r['adaptation_gflop']:.0f}", f"{r['gpu_estimate_adaptation_seconds']:.2f}"]
+                    if adapt is not None
+                    else ["-", "-", "-"]
+                ),
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(headers, rows)
