@@ -107,20 +107,29 @@ def _resolve(output: str) -> tuple[fsspec.AbstractFileSystem, str]:
 def load_index(output: str) -> OutputIndex:
     """The index named by ``_compaction/CURRENT`` (an empty one when the output was never compacted)."""
     fs, root = _resolve(output)
+    return _to_index(*_read_index(fs, root, columns=["key", "file", "row_group", "offset", "rows"]))
+
+
+def _read_index(fs: fsspec.AbstractFileSystem, root: str, **read: Any) -> tuple[str | None, pa.Table]:
+    """The generation in force and its index table (``read``: ``pq.read_table``'s columns or filters); no
+    generation and no rows when the output was never compacted."""
     current = f"{root}/{CURRENT}"
     if not fs.exists(current):
-        return OutputIndex(None, {})
+        return None, INDEX_SCHEMA.empty_table()
     pointer = json.loads(fs.cat_file(current))
     with fs.open(f"{root}/{pointer['index']}", "rb") as f:
-        table = pq.read_table(f, columns=["key", "file", "row_group", "offset", "rows"])
-    columns = table.to_pydict()
+        return pointer["generation"], pq.read_table(f, **read)
+
+
+def _to_index(generation: str | None, table: pa.Table) -> OutputIndex:
+    columns = table.select(["key", "file", "row_group", "offset", "rows"]).to_pydict()
     videos = {
         key: VideoLocation(file, group, offset, rows)
         for key, file, group, offset, rows in zip(
             columns["key"], columns["file"], columns["row_group"], columns["offset"], columns["rows"], strict=True
         )
     }
-    return OutputIndex(pointer["generation"], videos)
+    return OutputIndex(generation, videos)
 
 
 def per_video_files(output: str) -> dict[str, str]:
@@ -158,15 +167,11 @@ def read_compacted(output: str, key: str) -> pa.Table | None:
     """The rows of one compacted video (one row group read, a few thousand rows), or None when it is not in the
     index."""
     fs, root = _resolve(output)
-    current = f"{root}/{CURRENT}"
-    if not fs.exists(current):
+    # The index is sorted by key: its row groups' statistics skip all but one.
+    found = _to_index(*_read_index(fs, root, filters=[("key", "==", key)])).videos
+    if key not in found:
         return None
-    pointer = json.loads(fs.cat_file(current))
-    with fs.open(f"{root}/{pointer['index']}", "rb") as f:  # sorted by key: statistics skip the other groups
-        found = pq.read_table(f, filters=[("key", "==", key)]).to_pylist()
-    if not found:
-        return None
-    where = VideoLocation(found[0]["file"], found[0]["row_group"], found[0]["offset"], found[0]["rows"])
+    where = found[key]
     with fs.open(f"{root}/{where.file}", "rb") as f:
         return pq.ParquetFile(f).read_row_group(where.row_group).slice(where.offset, where.rows)
 
@@ -174,7 +179,8 @@ def read_compacted(output: str, key: str) -> pa.Table | None:
 def compact(output: str, target_rows: int = TARGET_FILE_ROWS, group_rows: int = GROUP_ROWS) -> CompactionResult:
     """Merge the per-video files of ``output`` into large files with an index (see the module's text)."""
     fs, root = _resolve(output)
-    previous = load_index(output)
+    generation_in_force, previous_table = _read_index(fs, root)  # whole: the new index lists its videos again
+    previous = _to_index(generation_in_force, previous_table)
     listed = per_video_files(output)
     already = {key: path for key, path in listed.items() if key in previous.videos}  # left by an interrupted run
     new = dict(sorted((key, path) for key, path in listed.items() if key not in previous.videos))
@@ -184,7 +190,7 @@ def compact(output: str, target_rows: int = TARGET_FILE_ROWS, group_rows: int = 
         return CompactionResult(previous.generation, 0, len(previous.videos), 0, removed)
 
     generation = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    rows = _previous_rows(fs, root, previous)
+    rows = previous_table.to_pylist()  # their files stay as they are
     with tempfile.TemporaryDirectory(prefix="savos-compact-") as staging:
         files = _CompactedFiles(fs, root, generation, Path(staging), target_rows, group_rows)
         for key, path in new.items():
@@ -270,15 +276,6 @@ def _index_row(key: str, table: pa.Table, file: str, group: int, offset: int) ->
         "objects": len(set(columns["obj_id"])),
         "model": columns["model"][0] if table.num_rows else "",
     }
-
-
-def _previous_rows(fs: fsspec.AbstractFileSystem, root: str, previous: OutputIndex) -> list[dict[str, Any]]:
-    """The index in force, whole: the new index lists its videos again (their files stay as they are)."""
-    if previous.generation is None:
-        return []
-    pointer = json.loads(fs.cat_file(f"{root}/{CURRENT}"))
-    with fs.open(f"{root}/{pointer['index']}", "rb") as f:
-        return list(pq.read_table(f).to_pylist())
 
 
 def _remove_orphans(fs: fsspec.AbstractFileSystem, root: str, index: OutputIndex) -> None:
