@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from savos.inference import FrameResult, Predictor, VideoState
+from savos.inference import FrameResult, Predictor
 
 from .corpus import VideoTask
-from .opener import OpenAhead, VideoOpener
+from .opener import OpenAhead, Opened, VideoOpener
 from .output import OutputLocation
 from .writer import MaskWriter, Reply, VideoInProgress, VideoResult
 
@@ -77,7 +78,7 @@ class VideoLabeler:
         in_progress: set[VideoInProgress] = set()  # in the network: the opener is only waited on when there is none
         ahead = OpenAhead(self.opener, items, writer, ahead=self.max_active)
 
-        def opened() -> Iterator[tuple[VideoInProgress, VideoState] | None]:
+        def opened() -> Iterator[Opened | None]:
             while (item := ahead.take(wait=not in_progress)) is not None or not ahead.done:
                 if item is not None:  # None: nothing opened yet, the active videos go on
                     in_progress.add(item[0])
@@ -105,7 +106,7 @@ class TaskFeed:
     _CLOSED = object()
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
 
     def put(self, task: VideoTask, reply: Reply) -> None:
         """Hand in a video; its result goes to ``reply``."""
@@ -117,7 +118,7 @@ class TaskFeed:
 
     def __iter__(self) -> Iterator[tuple[VideoTask, Reply]]:
         while (item := self._queue.get()) is not self._CLOSED:
-            yield item  # type: ignore[misc]
+            yield item
 
 
 def _ready(results: queue.Queue[VideoResult]) -> Iterator[VideoResult]:
