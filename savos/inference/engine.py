@@ -16,7 +16,7 @@ import copy
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -28,7 +28,7 @@ from ..model import SAVOS
 from ..model.backbone import EncoderFeatures
 from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
-from ..quality import DEFAULT_QUALITY, Quality
+from ..quality import DEFAULT_QUALITY, OnlineAdaptation, Quality
 from .aggregate import labels_and_scores, soft_aggregate
 from .cpu import native_bf16
 from .graphs import GraphedStep
@@ -93,9 +93,10 @@ class Predictor:
         (:class:`~savos.inference.options.EngineOptions`)."""
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
-        self.quality = quality = quality if quality is not None else Quality()
+        quality = quality if quality is not None else Quality()
         if not quality.scales or any(s <= 0 for s in quality.scales):
             raise ValueError(f"scales must be positive, got {list(quality.scales)}")
+        self.quality = replace(quality, scales=tuple(float(s) for s in quality.scales))
         self.device = resolve_device(device)
         self.options = engine = (options if options is not None else EngineOptions()).for_device(
             self.device, model.config.backbone
@@ -105,20 +106,13 @@ class Predictor:
             model = copy.deepcopy(model).eval()
             _fold(model)
         self.model = model.to(self.device).eval()
-        self.scales = tuple(float(s) for s in quality.scales)
         # Every scale is seen as is and, with ``flip``, mirrored too; the probabilities are averaged over views.
-        self.flip = quality.flip
         self.views: tuple[View, ...] = tuple((s, False) for s in self.scales) + (
             tuple((s, True) for s in self.scales) if self.flip else ()
         )
         self.dtype = compute_dtype(precision, self.device)
-        self.online = quality.online
         # Online adaptation trains an fp32 copy of this decoder per video (the model's may be stored in bf16).
         self._adaptable_decoder = copy.deepcopy(self.model.decoder()).float() if self.online is not None else None
-        self.prefetch_frames = engine.prefetch_frames
-        self.max_pixels = engine.max_pixels
-        self.max_pass_pixels = engine.max_pass_pixels
-        self.channels_last = engine.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         on_cuda = self.device.type == "cuda"
@@ -126,11 +120,8 @@ class Predictor:
             # Weights stored in the compute dtype: under autocast, fp32 weights are cast again at every call (a
             # copy kernel per convolution, about a tenth of the GPU's time with 16 videos in lock-step).
             self.model = self.model.to(self.dtype)
-        self.pin_memory = engine.pin_memory
         # propagate_many's results travel to the host on this stream (savos.inference.readback).
         self._readback_stream = torch.cuda.Stream(self.device) if on_cuda else None
-        self.cuda_graphs = engine.cuda_graphs
-        self.compiled = engine.compile
         self._network: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = self._target_logits
         if engine.compile:  # under CUDA graphs the batch is padded to a few buckets: one static compilation each
             _allow_recompiles(64)
@@ -139,6 +130,47 @@ class Predictor:
         if self.cuda_graphs:  # the host's launch time gone: one replay per step (savos.inference.graphs)
             self._network = GraphedStep(self._network)
             self._reference_branch = GraphedStep(self._reference_top)
+
+    # The options in force, by name: read-only, as a predictor is built for its options.
+    @property
+    def scales(self) -> tuple[float, ...]:
+        return self.quality.scales
+
+    @property
+    def flip(self) -> bool:
+        return self.quality.flip
+
+    @property
+    def online(self) -> OnlineAdaptation | None:
+        return self.quality.online
+
+    @property
+    def prefetch_frames(self) -> int:
+        return self.options.prefetch_frames
+
+    @property
+    def max_pixels(self) -> int | None:
+        return self.options.max_pixels
+
+    @property
+    def max_pass_pixels(self) -> int:
+        return self.options.max_pass_pixels
+
+    @property
+    def channels_last(self) -> bool:
+        return self.options.channels_last
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.options.pin_memory
+
+    @property
+    def cuda_graphs(self) -> bool:
+        return self.options.cuda_graphs
+
+    @property
+    def compiled(self) -> bool:
+        return self.options.compile
 
     @classmethod
     def from_pretrained(
