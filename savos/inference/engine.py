@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from savos.prefetch import prefetch
+
 from ..model import SAVOS
 from ..model.backbone import EncoderFeatures
 from ..model.fold import fold_batch_norms as _fold
@@ -34,7 +36,6 @@ from .cpu import native_bf16
 from .graphs import GraphedStep
 from .options import EngineOptions
 from .passes import passes, rows_per_pass
-from .prefetch import prefetch
 from .readback import Readback
 from .state import FrameInput, VideoState, View
 

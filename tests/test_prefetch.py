@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from savos.inference.prefetch import prefetch
+from savos.prefetch import prefetch
 
 
 def test_items_come_in_order() -> None:
