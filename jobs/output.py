@@ -18,16 +18,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from savos.files import TEMPORARY_SUFFIX
-from savos.io.compaction import load_index
-from savos.io.schema import display_id, failure_key, masks_key, preview_key, video_key
+from savos.io.compaction import compacted_keys
+from savos.io.schema import MASKS_FILE, display_id, failure_key, masks_key, preview_key, video_key
 
+from .digests import DigestSet
 from .redact import redact
 from .retry import RetryPolicy
-from .storage import Storage
+from .storage import MIN_PARQUET_BYTES, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,22 @@ def failure_record(video_id: str, task: dict[str, Any], error_type: str, error: 
 
 
 @dataclass(frozen=True)
+class WrittenOutputs:
+    """The outputs an output location held when it was listed: keys relative to its root, each kept as a digest
+    (:class:`~savos_job.digests.DigestSet`, about 25 bytes per video)."""
+
+    masks: DigestSet  # masks/.../part-0.parquet of complete files
+    compacted: DigestSet  # video keys in the compaction index in force
+    failures: DigestSet  # failures/<key>.json
+
+    def has_masks(self, video_id: str) -> bool:
+        return masks_key(video_id) in self.masks or video_key(video_id) in self.compacted
+
+    def has_failure(self, video_id: str) -> bool:
+        return failure_key(video_id) in self.failures
+
+
+@dataclass(frozen=True)
 class OutputLocation:
     """Where a run writes: ``uri`` as given (for messages), its :class:`~savos_job.storage.Storage` and root."""
 
@@ -116,20 +132,22 @@ class OutputLocation:
         return self.storage.join(self.root, "_runs", f"{run_id}.json")
 
     # Reads
-    def has_masks(self, video_id: str) -> bool:
-        """Whether the video's masks were written whole (a file too small to be Parquet is not trusted), per video
-        or compacted (:mod:`savos.io.compaction`)."""
-        return video_key(video_id) in self.compacted or self.storage.has_complete_file(self.masks(video_id))
-
-    @cached_property
-    def compacted(self) -> frozenset[str]:
-        """The keys of the videos in the compaction index in force, read once."""
-        index = self.storage.retry.call(lambda: load_index(self.uri), f"read the index of {self.uri}")
-        return frozenset(index.videos)
-
-    def has_failure(self, video_id: str) -> bool:
-        """Whether an earlier run recorded the video's failure."""
-        return self.storage.exists(self.failure(video_id))
+    def written(self) -> WrittenOutputs:
+        """What earlier runs left here, listed now: the complete per-video masks files, the compaction index's
+        videos and the failure records. A listing of pages of a thousand keys, where looking up each video of the
+        corpus would cost one to four requests per video (BENCHMARKS.md, "The driver at scale")."""
+        written = WrittenOutputs(DigestSet(), DigestSet(), DigestSet())
+        prefix = len(self.root.rstrip(self.storage.fs.sep)) + 1
+        for path, size in self.storage.iter_files(self.storage.join(self.root, "masks")):
+            # A file too small to be Parquet is not trusted: it is written again.
+            if path.endswith(f"/{MASKS_FILE}") and size >= MIN_PARQUET_BYTES:
+                written.masks.add(path[prefix:])
+        for path, _ in self.storage.iter_files(self.storage.join(self.root, "failures")):
+            written.failures.add(path[prefix:])
+        keys = self.storage.retry.call(lambda: list(compacted_keys(self.uri)), f"read the index of {self.uri}")
+        for key in keys:
+            written.compacted.add(key)
+        return written
 
     # Writes: an error that says the output takes no file at all becomes OutputUnwritable
     def put(self, path: str, data: bytes) -> None:

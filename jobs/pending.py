@@ -13,6 +13,7 @@ from savos.io.schema import display_id
 
 from .config import JobConfig
 from .corpus import RefusedRow, VideoTask, discover
+from .digests import DigestSet
 from .output import OutputLocation, failure_record
 from .redact import log_text, redact
 
@@ -61,23 +62,26 @@ def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes
     Skipped: a video with complete masks; one with a failure record unless ``retry_failed``; an id seen before in
     this listing (a manifest may repeat one: the first row is the one labelled). A manifest row that names no
     usable video gets a failure record when it has an id (so it has an outcome like any video), and is noted in
-    ``notes`` in any case. The ids seen are held as a set (tens of bytes per video).
+    ``notes`` in any case.
+
+    What earlier runs wrote is listed once, now (:meth:`~savos_job.output.OutputLocation.written`), and the ids met
+    are remembered: both as digests, about 25 bytes per video.
     """
     notes = notes if notes is not None else ListingNotes()
-    seen: set[str] = set()
+    written = output.written()
+    seen = DigestSet()
 
     def first_time(video_id: str) -> bool:
-        if video_id in seen:
-            logger.warning("video id %s appears again in the corpus: this row is skipped", log_text(video_id))
-            notes.duplicate_ids.add(display_id(video_id))
-            return False
-        seen.add(video_id)
-        return True
+        if seen.add(video_id):
+            return True
+        logger.warning("video id %s appears again in the corpus: this row is skipped", log_text(video_id))
+        notes.duplicate_ids.add(display_id(video_id))
+        return False
 
     def to_label(task: VideoTask) -> bool:
-        if not first_time(task.video_id) or output.has_masks(task.video_id):
+        if not first_time(task.video_id) or written.has_masks(task.video_id):
             return False
-        if config.retry_failed or not output.has_failure(task.video_id):
+        if config.retry_failed or not written.has_failure(task.video_id):
             return True
         notes.failed_before.add(display_id(task.video_id))
         return False
@@ -87,7 +91,7 @@ def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes
         notes.refused_rows.add({"row": row.row, "video_id": row.video_id, "problem": redact(row.problem)})
         video_id = row.video_id
         # An id seen before is a duplicate; one labelled before keeps its masks and gets no record.
-        if video_id is not None and first_time(video_id) and not output.has_masks(video_id):
+        if video_id is not None and first_time(video_id) and not written.has_masks(video_id):
             task = {"manifest": row.manifest, "row": row.row}
             record = failure_record(video_id, task, "ManifestRowError", str(row), "", "")
             output.put(output.failure(video_id), record)

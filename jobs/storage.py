@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,6 +150,31 @@ class Storage:
         entries = self.retry.call(lambda: self.fs.ls(path, detail=True), f"list {path}")
         for entry in sorted(entries, key=lambda e: e["name"]):
             yield entry["name"].rstrip(self.fs.sep), entry["type"]
+
+    def iter_files(self, path: str, page: int = 1000) -> Iterator[tuple[str, int]]:
+        """``(path, size)`` of every file under ``path``, at any depth, without holding the whole listing: on S3 a
+        page of keys a request (each retried on its own), on a local disk a folder at a time; other filesystems
+        are listed at once. Nothing when ``path`` is not there."""
+        if isinstance(self.fs, s3fs.S3FileSystem):
+            yield from self._iter_s3_files(self.fs, path, page)
+        elif isinstance(self.fs, LocalFileSystem):
+            for folder, _, names in os.walk(path):
+                for name in names:
+                    with contextlib.suppress(FileNotFoundError):  # gone since the folder was read
+                        yield f"{folder}/{name}", os.stat(f"{folder}/{name}").st_size
+        else:
+            found = self.retry.call(lambda: self.fs.find(path, detail=True), f"list {path}")
+            yield from ((name, int(entry.get("size") or 0)) for name, entry in sorted(found.items()))
+
+    def _iter_s3_files(self, fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str, int]]:
+        bucket, key, _ = fs.split_path(path)
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key.rstrip('/')}/", "MaxKeys": page, **fs.req_kw}
+        while True:
+            reply = self.retry.call(lambda: s3_request(fs, "list_objects_v2", **request), f"list {path}")
+            yield from ((f"{bucket}/{c['Key']}", int(c["Size"])) for c in reply.get("Contents", []))
+            if not reply.get("IsTruncated"):
+                return
+            request["ContinuationToken"] = reply["NextContinuationToken"]
 
     def _iter_s3(self, fs: s3fs.S3FileSystem, path: str, page: int) -> Iterator[tuple[str, str]]:
         """One ``list_objects_v2`` request a page, each retried on its own: a continuation token names where the

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,15 @@ def load_index(output: str) -> OutputIndex:
     """The index named by ``_compaction/CURRENT`` (an empty one when the output was never compacted)."""
     fs, root = _resolve(output)
     return _to_index(*_read_index(fs, root, columns=["key", "file", "row_group", "offset", "rows"]))
+
+
+def compacted_keys(output: str) -> Iterator[str]:
+    """The keys of the videos in the index in force (none when the output was never compacted), a chunk of the
+    index at a time: what a resume needs, without the index's locations."""
+    fs, root = _resolve(output)
+    _, table = _read_index(fs, root, columns=["key"])
+    for chunk in table.column("key").chunks:
+        yield from chunk.to_pylist()
 
 
 def _read_index(fs: fsspec.AbstractFileSystem, root: str, **read: Any) -> tuple[str | None, pa.Table]:

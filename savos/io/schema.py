@@ -155,12 +155,15 @@ def display_id(video_id: str) -> str:
     return video_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+MASKS_FILE = "part-0.parquet"  # the one file of a video's masks folder
+
+
 def masks_key(video_id: str) -> str:
     """Where a video's rows live, relative to the output root: hive-partitioned by ``video_id``, except for ids
     whose key is cut (:func:`video_key`), whose folder has no ``video_id=`` so that hive readers take the id from
     the rows, where it is whole."""
     key = video_key(video_id)
-    return f"masks/{key if len(key) > MAX_KEY_BYTES else f'video_id={key}'}/part-0.parquet"
+    return f"masks/{key if len(key) > MAX_KEY_BYTES else f'video_id={key}'}/{MASKS_FILE}"
 
 
 def failure_key(video_id: str) -> str:

@@ -97,6 +97,26 @@ def test_s3_listing_streams_in_pages_in_name_order(s3_server: SeaweedS3) -> None
     assert [p for p, kind in rest if kind == "file"] == [f"listing/root/{n}.mp4" for n in names]
 
 
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_every_file_at_any_depth_with_its_size(where: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    files = {f"a/video_id=v{i}/part-0.parquet": b"x" * i for i in range(7)} | {"b.json": b"{}", "a/c/d/e": b""}
+    if where == "s3":
+        request.getfixturevalue("s3_server")
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
+        fs.mkdir("files")
+        for name, data in files.items():
+            fs.pipe_file(f"files/out/{name}", data)
+        storage, root = Storage.open("s3://files/out", RetryPolicy())
+    else:
+        for name, data in files.items():
+            (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "out" / name).write_bytes(data)
+        storage, root = Storage.open(str(tmp_path / "out"), RetryPolicy())
+    found = {path[len(root) + 1 :]: size for path, size in storage.iter_files(root, page=3)}  # S3: pages of 3
+    assert found == {name: len(data) for name, data in files.items()}
+    assert list(storage.iter_files(storage.join(root, "nothing"))) == []
+
+
 def test_local_listing_in_name_order(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "c").mkdir()
