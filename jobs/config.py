@@ -48,6 +48,7 @@ class JobConfig:
     precision: str = "auto"
     compile: bool = False  # torch.compile the network: 15-20 s per batch size on a GPU, then about 1.6x faster
     lockstep: Annotated[int, Field(ge=0)] = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU)
+    videos_per_call: Annotated[int, Field(ge=0)] = 0  # videos handed to an actor in one call (0: the lock-step width)
     max_videos: Annotated[int, Field(ge=0)] | None = None
     retry_failed: bool = False
     progress_every: Annotated[float, Field(ge=0)] = 30.0  # seconds between progress log lines
@@ -126,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--lockstep",
         type=int,
         help="videos each actor advances together, frame t of each in one batch (default: 8 with GPUs, 1 on CPUs)",
+    )
+    parser.add_argument(
+        "--videos-per-call",
+        type=int,
+        help="videos handed to an actor in one call (default: the lock-step width; fewer calls for the driver)",
     )
     parser.add_argument(
         "--compile",

@@ -238,14 +238,19 @@ def check_output_outside_input(config: JobConfig) -> None:
         raise InputError(config.output, f"the output is inside the input {config.input}; pass --allow-output-in-input")
 
 
-def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[str, Any]:
+def run(
+    config: JobConfig,
+    actor: type[PoolActor] = PrelabelActor,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Label every pending video; returns the run summary (also written to ``OUT/_runs/<run_id>.json``).
 
     Before any actor starts, the output is checked to take writes. The run stops early, its summary written and
     marked, when the output refuses a write for good (:class:`~savos_job.output.OutputUnwritable`, re-raised) or when
     the driver gets SIGTERM or SIGINT (:class:`~savos_job.interrupt.Interrupted`, re-raised); either way its actors end.
 
-    ``actor`` is the labelling actor's class (the benchmark passes one with a no-op model)."""
+    ``actor`` is the labelling actor's class (the benchmarks pass one with a no-op model, or a simulated one);
+    ``on_result`` is called with each video's result row as it arrives (progress displays, measurements)."""
     import ray
 
     check_output_outside_input(config)
@@ -275,8 +280,9 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
     cpu_only: dict[str, Any] = {} if gpus else {"runtime_env": {"env_vars": HEAP_ENV}}
     options = {"num_gpus": config.gpus_per_actor if gpus else 0, "num_cpus": config.cpus_per_actor, **cpu_only}
     # Two lock-step widths per actor: one in the network, one waiting to join as those end.
-    in_flight = 2 * lockstep_videos(config, gpus)
-    pool = ActorPool(actor, config.to_dict(), config.num_actors, in_flight, options)
+    lockstep = lockstep_videos(config, gpus)
+    per_call = config.videos_per_call or lockstep
+    pool = ActorPool(actor, config.to_dict(), config.num_actors, 2 * lockstep, options, per_call)
     stopped: str | None = None
     last_log = time.perf_counter()
     try:
@@ -287,6 +293,8 @@ def run(config: JobConfig, actor: type[PrelabelActor] = PrelabelActor) -> dict[s
                 counts[row["status"]] += 1
                 counts["frames"] += int(row["frames"])
                 span.add(row["started"], row["finished"])
+                if on_result is not None:
+                    on_result(row)
                 if time.perf_counter() - last_log >= config.progress_every:
                     _log_progress(counts, start)
                     last_log = time.perf_counter()

@@ -41,6 +41,10 @@ class Echo(PoolActor):
         self.running -= 1
         return {"video_id": VideoTask.from_json(task).video_id, "pid": os.getpid(), "most": self.most}
 
+    async def label_videos(self, tasks: list[str]) -> list[dict[str, Any]]:
+        rows = await super().label_videos(tasks)
+        return [{**row, "call": len(tasks)} for row in rows]
+
 
 class Refuses(PoolActor):
     def __init__(self, args: dict[str, Any]) -> None:
@@ -65,6 +69,16 @@ def test_every_video_once_over_every_actor_with_at_most_in_flight_each(ray_local
     assert max(row["most"] for row in rows) == 2  # the next video waits in the actor, never more
 
 
+def test_several_videos_per_call_every_video_once_and_in_flight_bounded(ray_local, tmp_path: Path) -> None:
+    log = tmp_path / "started"
+    pool = ActorPool(Echo, {"log": str(log), "expect": 2}, size=2, in_flight=6, options={"num_cpus": 1}, per_call=3)
+    rows = list(pool.results(iter(tasks(40))))
+    assert sorted(row["video_id"] for row in rows) == [t.video_id for t in tasks(40)]
+    assert [row["call"] for row in rows].count(3) == 39  # 13 calls of three videos, then the last one alone
+    assert max(row["most"] for row in rows) == 6  # two calls of three in each actor, never more
+    assert len({row["pid"] for row in rows}) == 2
+
+
 def test_no_more_actors_than_videos_and_none_for_no_video(ray_local, tmp_path: Path) -> None:
     log = tmp_path / "started"
     pool = ActorPool(Echo, {"log": str(log)}, size=4, in_flight=2, options={"num_cpus": 1})
@@ -84,6 +98,8 @@ def test_an_actor_that_cannot_start_stops_the_run_with_its_error(ray_local) -> N
 def test_a_pool_needs_an_actor_and_a_video_each() -> None:
     with pytest.raises(ValueError, match="at least one actor"):
         ActorPool(Echo, {}, size=0, in_flight=2, options={})
+    with pytest.raises(ValueError, match="one per call"):
+        ActorPool(Echo, {}, size=1, in_flight=2, options={}, per_call=0)
 
 
 def test_ray_data_reads_a_compacted_output_once_per_row(ray_local: Any, tmp_path: Path) -> None:
