@@ -87,7 +87,7 @@ def failure_record(video_id: str, task: dict[str, Any], error_type: str, error: 
 @dataclass(frozen=True)
 class WrittenOutputs:
     """The outputs an output location held when it was listed: keys relative to its root, each kept as a digest
-    (:class:`~savos_job.digests.DigestSet`, about 25 bytes per video)."""
+    (:class:`~savos_job.digests.DigestSet`, about 20 bytes per video)."""
 
     masks: DigestSet  # masks/.../part-0.parquet of complete files
     compacted: DigestSet  # video keys in the compaction index in force

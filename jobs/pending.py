@@ -65,7 +65,7 @@ def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes
     ``notes`` in any case.
 
     What earlier runs wrote is listed once, now (:meth:`~savos_job.output.OutputLocation.written`), and the ids met
-    are remembered: both as digests, about 25 bytes per video.
+    are remembered: both as digests, about 20 bytes per video.
     """
     notes = notes if notes is not None else ListingNotes()
     written = output.written()
