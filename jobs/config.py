@@ -90,6 +90,17 @@ class JobConfig:
         """How the run's storage calls are retried (:mod:`savos_job.retry`)."""
         return RetryPolicy(attempts=self.storage_retries)
 
+    def actor_args(self, run_id: str) -> dict[str, Any]:
+        """What the driver hands each of a run's actors: these options and the run's id."""
+        return {**self.to_dict(), "run_id": run_id}
+
+    @classmethod
+    def from_actor_args(cls, args: dict[str, Any]) -> tuple[JobConfig, str | None]:
+        """The options and the run's id an actor was handed (:meth:`actor_args`; a bare config has no run id)."""
+        options = dict(args)
+        run_id = options.pop("run_id", None)
+        return cls(**options), run_id
+
     def test_time(self) -> Quality:
         """The quality preset with this job's explicit scales, flip and online steps."""
         return quality_preset(self.quality).with_overrides(

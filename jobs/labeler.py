@@ -33,8 +33,10 @@ class VideoLabeler:
         preview_every: int = 0,
         max_objects: int | None = None,
         max_active: int = 1,
+        run_id: str | None = None,
     ) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
+        self.run_id = run_id  # recorded in each video's file
         self.preview_every, self.max_active = preview_every, max_active
         self.opener = VideoOpener(predictor, output.storage.retry, max_objects)
 
@@ -45,7 +47,7 @@ class VideoLabeler:
         gets a failure record; the others go on.
         """
         results: queue.Queue[VideoResult] = queue.Queue()
-        writer = MaskWriter(self.output, self.model_id, self.preview_every)
+        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id)
         try:
             for _ in self._propagate(((task, results.put) for task in tasks), writer):
                 yield from _ready(results)
@@ -65,7 +67,7 @@ class VideoLabeler:
         One lock-step for the whole life of the labeler: a video joins as soon as one ends, whichever call of
         the actor it came with, so the batch never drains between calls.
         """
-        writer = MaskWriter(self.output, self.model_id, self.preview_every)
+        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id)
         try:
             for _ in self._propagate(feed, writer):
                 pass

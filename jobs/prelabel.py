@@ -68,9 +68,9 @@ class PrelabelActor(PoolActor):
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
-        job = JobConfig(**config)
+        job, run_id = JobConfig.from_actor_args(config)
         self._compute = ComputeThread()
-        self.labeler = self._compute.submit(self._make_labeler, job).result()
+        self.labeler = self._compute.submit(self._make_labeler, job, run_id).result()
         self._counters = _metrics()
         self._feed = TaskFeed()
         self._waiting: set[asyncio.Future[VideoResult]] = set()
@@ -78,7 +78,7 @@ class PrelabelActor(PoolActor):
         self._stopped: BaseException | None = None
         self._compute.submit(self._serve)
 
-    def _make_labeler(self, job: JobConfig) -> VideoLabeler:
+    def _make_labeler(self, job: JobConfig, run_id: str | None) -> VideoLabeler:
         import torch
 
         if not torch.cuda.is_available():
@@ -89,7 +89,7 @@ class PrelabelActor(PoolActor):
         predictor, model_id = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
         output = OutputLocation.open(job.output, job.retry_policy())
-        return VideoLabeler(predictor, model_id, output, job.preview_every, job.max_objects, lockstep)
+        return VideoLabeler(predictor, model_id, output, job.preview_every, job.max_objects, lockstep, run_id)
 
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""
@@ -282,7 +282,7 @@ def run(
     # Two lock-step widths per actor: one in the network, one waiting to join as those end.
     lockstep = lockstep_videos(config, gpus)
     per_call = config.videos_per_call or lockstep
-    pool = ActorPool(actor, config.to_dict(), config.num_actors, 2 * lockstep, options, per_call)
+    pool = ActorPool(actor, config.actor_args(run_id), config.num_actors, 2 * lockstep, options, per_call)
     stopped: str | None = None
     last_log = time.perf_counter()
     try:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pycocotools import mask as coco_mask
 
-from savos.io.schema import MaskRow, to_table
+from savos.io.schema import MaskRow, schema_of_run, to_table
 
 from .config import JobConfig
 from .corpus import VideoTask
@@ -78,8 +78,9 @@ class SimulatedActor(PoolActor):
     the job's :class:`~savos_job.output.OutputLocation` and returns the same result row as the real actor."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        job = JobConfig(**config)
+        job, run_id = JobConfig.from_actor_args(config)
         self.output = OutputLocation.open(job.output, job.retry_policy())
+        self.schema = schema_of_run(run_id)
         mask = np.zeros((16, 16), np.uint8)
         mask[4:12, 4:12] = 1
         self.rle = coco_mask.encode(np.asfortranarray(mask))
@@ -120,5 +121,5 @@ class SimulatedActor(PoolActor):
             for i in range(frames)
         ]
         buffer = io.BytesIO()
-        pq.write_table(to_table(rows), buffer)
+        pq.write_table(to_table(rows).cast(self.schema), buffer)
         return buffer.getvalue()

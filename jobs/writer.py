@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from savos.data.frames import FrameSource
 from savos.io.preview import contact_sheet
-from savos.io.schema import SCHEMA, MaskRow, display_id, encode_labels, to_table
+from savos.io.schema import MaskRow, display_id, encode_labels, schema_of_run, to_table
 
 from .corpus import VideoTask
 from .output import OutputLocation, OutputUnwritable, failure_record
@@ -130,8 +130,11 @@ class MaskWriter:
     """The writer thread of a labeler: frames and ends are handed in (:meth:`frame`, :meth:`end`,
     :meth:`abandon`) in the order the network produces them, and handled in that order."""
 
-    def __init__(self, output: OutputLocation, model_id: str, preview_every: int = 0) -> None:
+    def __init__(
+        self, output: OutputLocation, model_id: str, preview_every: int = 0, run_id: str | None = None
+    ) -> None:
         self.output, self.model_id, self.preview_every = output, model_id, preview_every
+        self.schema = schema_of_run(run_id)  # each video's file records the run that wrote it
         self._work: queue.Queue[_Frame | _End | _Abandon | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._thread = threading.Thread(target=self._run, name="savos-writer", daemon=True)
         self._thread.start()
@@ -173,7 +176,7 @@ class MaskWriter:
         frames, so memory stays flat however long the video."""
         assert video.frames is not None
         if video.parquet is None:
-            video.parquet = pq.ParquetWriter(video.staged_parquet, SCHEMA, compression="zstd")
+            video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema, compression="zstd")
             video.sheet = EvenSample() if wants_preview(video.task.video_id, self.preview_every) else None
         if video.sheet is not None:
             video.sheet.offer(frame.frame_idx, frame.labels)
@@ -193,7 +196,7 @@ class MaskWriter:
             if error is not None:
                 raise error
             if video.parquet is None:  # no frames: the (empty) table is still written
-                video.parquet = pq.ParquetWriter(video.staged_parquet, SCHEMA, compression="zstd")
+                video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema, compression="zstd")
             if video.rows or video.count == 0:
                 video.parquet.write_table(to_table(video.rows))
             video.parquet.close()

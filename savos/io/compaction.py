@@ -5,7 +5,8 @@ that is a million small objects, which listings and query engines crawl through.
 video files of finished videos into ``compacted/<generation>/part-NNNNN.parquet`` (rows sorted by video, frame and
 object; each video whole in one row group of a few thousand rows, so reading one video reads one row group) and
 records where each video is in an index, ``_compaction/index-<generation>.parquet``: video key and id, file, row
-group and offset in it, rows, frames, objects, model. ``_compaction/CURRENT`` names the index in force; it is
+group and offset in it, rows, frames, objects, model, and the job run that wrote it (from the per-video file's
+metadata). ``_compaction/CURRENT`` names the index in force; it is
 written last, in one atomic write: that is the swap. Only then are the per-video files removed.
 
 Safe to interrupt: before the swap, nothing a reader sees has changed (the new files are not referenced yet;
@@ -41,7 +42,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from savos.files import write_atomically
 
-from .schema import SCHEMA
+from .schema import SCHEMA, run_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ INDEX_SCHEMA = pa.schema(
         pa.field("frames", pa.int32(), nullable=False),
         pa.field("objects", pa.int32(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
+        pa.field("run_id", pa.string()),  # the job run that wrote the video (null: written outside one, or before)
     ]
 )
 
@@ -205,8 +207,10 @@ def compact(output: str, target_rows: int = TARGET_FILE_ROWS, group_rows: int = 
         files = _CompactedFiles(fs, root, generation, Path(staging), target_rows, group_rows)
         for key, path in new.items():
             with fs.open(path, "rb") as f:
+                run_id = run_id_of(pq.ParquetFile(f).schema_arrow)
+                f.seek(0)
                 table = pq.read_table(f, schema=SCHEMA)
-            rows.append(files.add(key, table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])))
+            rows.append(files.add(key, table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")]), run_id))
         files.close()
 
     index_name = f"_compaction/index-{generation}.parquet"
@@ -235,11 +239,11 @@ class _CompactedFiles:
         self.pending: list[pa.Table] = []  # the row group's videos
         self.pending_rows = 0
 
-    def add(self, key: str, table: pa.Table) -> dict[str, Any]:
+    def add(self, key: str, table: pa.Table, run_id: str | None) -> dict[str, Any]:
         """Append one video's rows; its index row."""
         if self.writer is None or self.in_file >= self.file_rows:
             self._new_file()
-        row = _index_row(key, table, self.name, self.group, self.pending_rows)
+        row = _index_row(key, table, self.name, self.group, self.pending_rows, run_id)
         self.pending.append(table)
         self.pending_rows += table.num_rows
         if self.pending_rows >= self.group_rows:
@@ -273,7 +277,7 @@ class _CompactedFiles:
         _upload(self.fs, self.local, f"{self.root}/{self.name}")
 
 
-def _index_row(key: str, table: pa.Table, file: str, group: int, offset: int) -> dict[str, Any]:
+def _index_row(key: str, table: pa.Table, file: str, group: int, offset: int, run_id: str | None) -> dict[str, Any]:
     columns = table.select(["video_id", "frame_idx", "obj_id", "model"]).to_pydict()
     return {
         "key": key,
@@ -285,6 +289,7 @@ def _index_row(key: str, table: pa.Table, file: str, group: int, offset: int) ->
         "frames": len(set(columns["frame_idx"])),
         "objects": len(set(columns["obj_id"])),
         "model": columns["model"][0] if table.num_rows else "",
+        "run_id": run_id,
     }
 
 

@@ -45,6 +45,20 @@ SCHEMA = pa.schema(
 )
 
 
+RUN_ID_KEY = b"savos.run_id"  # in a per-video file's schema metadata: the job run that wrote it
+
+
+def schema_of_run(run_id: str | None) -> pa.Schema:
+    """:data:`SCHEMA` with the run that writes a file in its metadata (none outside a job's run)."""
+    return SCHEMA.with_metadata({RUN_ID_KEY: run_id.encode()}) if run_id else SCHEMA
+
+
+def run_id_of(schema: pa.Schema) -> str | None:
+    """The run recorded by :func:`schema_of_run`; None for a file written outside a run or before runs were."""
+    value = (schema.metadata or {}).get(RUN_ID_KEY)
+    return value.decode() if value else None
+
+
 @dataclass(frozen=True)
 class MaskRow:
     """One (frame, object) row before it becomes Arrow."""

@@ -4,6 +4,7 @@ meanwhile are kept."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from savos.io import compact, dataset_files, masks_key, read_video_masks, to_tab
 from savos.io import compaction as compact_module
 from savos.io.compaction import load_index, per_video_files
 from savos.io.report import load_report
-from savos.io.schema import encode_labels
+from savos.io.schema import encode_labels, schema_of_run
 
 IDS = ["00042", "bear", "dog/agility", "z" * 200]  # a number-like id, a slash, an id whose key is cut
 
@@ -111,6 +112,29 @@ def test_a_second_compaction_adds_new_videos_and_keeps_the_old_files(tmp_path: P
     assert {r[0] for r in whole_table(out)} == set(IDS)
     again = compact(str(out))  # nothing new: a no-op
     assert (again.videos_compacted, again.generation) == (0, second.generation)
+
+
+def test_the_index_records_the_run_that_wrote_each_video(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_output(out, IDS)
+    for video_id, run_id in ((IDS[0], "run-1"), (IDS[2], "run-2")):  # as the job writes them; the others by hand
+        path = out / masks_key(video_id)
+        pq.write_table(pq.read_table(path).cast(schema_of_run(run_id)), path)
+    first = compact(str(out), target_rows=5)
+
+    def run_ids(generation: str) -> dict[str, str | None]:
+        index = pq.read_table(out / "_compaction" / f"index-{generation}.parquet").to_pydict()
+        return dict(zip(index["video_id"], index["run_id"], strict=True))
+
+    assert run_ids(first.generation) == {IDS[0]: "run-1", IDS[1]: None, IDS[2]: "run-2", IDS[3]: None}
+    write_output(out, ["late"])
+    path = out / masks_key("late")
+    pq.write_table(pq.read_table(path).cast(schema_of_run("run-3")), path)
+    second = compact(str(out))
+    assert run_ids(second.generation) == {IDS[0]: "run-1", IDS[1]: None, IDS[2]: "run-2", IDS[3]: None, "late": "run-3"}
+    index = json.loads((out / "_compaction" / "CURRENT").read_text())["index"]  # the README's query, as written
+    per_run = duckdb.sql(f"SELECT run_id, count(*) videos, sum(frames) FROM '{out}/{index}' GROUP BY 1").fetchall()
+    assert sorted((run, videos) for run, videos, _ in per_run if run) == [("run-1", 1), ("run-2", 1), ("run-3", 1)]
 
 
 KILLED_AT = """

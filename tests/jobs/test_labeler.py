@@ -17,7 +17,7 @@ import torch
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
 from savos.inference.passes import CPU_PASS_PIXELS
-from savos.io.schema import decode_row
+from savos.io.schema import decode_row, run_id_of
 from savos.model import SAVOS
 from savos.quality import OnlineAdaptation, Quality
 from savos_job.bench import CarryForward
@@ -41,8 +41,9 @@ def test_rows_decode_to_what_the_engine_produced(corpus: Path, tmp_path: Path, t
     predictor = Predictor(tiny_model, device="cpu")
     out = str(tmp_path / "out")
     task = next(t for t in discover(str(corpus)) if t.video_id == "a")
-    result = VideoLabeler(predictor, "tiny", output_at(out)).run_one(task)
+    result = VideoLabeler(predictor, "tiny", output_at(out), run_id="20261203T101010Z-abcdef").run_one(task)
     assert (result.status, result.frames, result.objects) == ("done", 4, 2)
+    assert run_id_of(pq.read_schema(output_at(out).masks("a"))) == "20261203T101010Z-abcdef"
 
     table = pq.read_table(output_at(out).masks("a")).to_pylist()
     assert len(table) == 4 * 2

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from savos.io import compact
 from savos_job.scale import main, outcomes
 from savos_job.simulate import SimulatedVideo, manifest_rows
 
@@ -55,3 +57,7 @@ def test_a_node_killed_mid_run_loses_no_video_with_several_videos_per_call(tmp_p
     assert run["outcomes"] == {"masks": 594, "failure_records": 6, "both": 0, "neither": 0, "temporary_files": 0}
     assert (run["videos_done"], run["videos_failed"], run["videos_unrecorded"]) == (594, 6, 0)
     assert outcomes(str(tmp_path / "out"), 600) == run["outcomes"]
+    result = compact(str(tmp_path / "out"))  # each video's file named the run; the index keeps it
+    index = pq.read_table(tmp_path / "out" / "_compaction" / f"index-{result.generation}.parquet")
+    assert index.num_rows == 594
+    assert set(index.column("run_id").to_pylist()) == {run["run_id"]}
