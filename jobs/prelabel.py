@@ -1,13 +1,13 @@
 """The batch pre-labeling job: ``python -m savos_job.prelabel --input URI --output URI`` (or ``savos-prelabel``).
 
 The driver lists the corpus (streamed), skips videos whose masks already exist (and, unless ``--retry-failed``,
-those with a failure record), and feeds the rest, a video per call, to one pool of :class:`PrelabelActor` (a
-SAVOS predictor each) that lives for the whole run (:mod:`savos_job.pool`). Every video writes its own output; the
-driver only counts. Exit status: 0 when every video of the corpus has masks; 3 when some have none (failed
-now or before, or a manifest row could not be used: records in ``OUT/failures/`` and the run summary); 4 when
-storage failed past the retry budget or the output stopped taking writes (those videos are left for a rerun);
-2 on bad options or input, an output that cannot be written included; 143 or 130 when stopped by SIGTERM or
-SIGINT (the summary says so; a rerun finishes).
+those with a failure record), and feeds the rest, a lock-step width of videos per call, to one pool of
+:class:`PrelabelActor` (a SAVOS predictor each) that lives for the whole run (:mod:`savos_job.pool`). Every video
+writes its own output; the driver only counts. Exit status: 0 when every video of the corpus has masks; 3 when
+some have none (failed now or before, or a manifest row could not be used: records in ``OUT/failures/`` and the
+run summary); 4 when storage failed past the retry budget or the output stopped taking writes (those videos are
+left for a rerun); 2 on bad options or input, an output that cannot be written included; 143 or 130 when stopped
+by SIGTERM or SIGINT (the summary says so; a rerun finishes).
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ EXIT_STORAGE = 4  # storage stayed down: some videos have neither masks nor a fa
 class PrelabelActor(PoolActor):
     """A Ray actor: loads the model once, then labels the videos handed to it for the whole run.
 
-    Each call hands in one video and returns its result row once the video's output is written. The driver keeps
-    about two lock-step widths of calls in flight per actor, and the actor runs one lock-step for its whole life
-    (:meth:`~savos_job.labeler.VideoLabeler.serve`): a video joins as soon as another ends, whichever call brought it,
-    so the batch never drains between calls and the accelerator never waits for the driver.
+    Each call hands in a few videos (a lock-step width by default) and returns their result rows once their
+    outputs are written. The driver keeps two lock-step widths of videos in flight per actor, and the actor runs
+    one lock-step for its whole life (:meth:`~savos_job.labeler.VideoLabeler.serve`): a video joins as soon as
+    another ends, whichever call brought it, so the batch never drains between calls and the accelerator never
+    waits for the driver.
 
     All of its torch work (loading the model, every frame) runs on one thread of its own. Ray constructs the
     actor on one thread and runs calls on another; torch's CPU kernels would then run OpenMP teams from both, and
