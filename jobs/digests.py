@@ -18,8 +18,8 @@ class DigestSet:
 
     def __init__(self) -> None:
         self._recent: set[bytes] = set()
-        self._high = np.empty(0, np.uint64)  # sorted
-        self._low = np.empty(0, np.uint64)  # the low half of the digest whose high half is beside it
+        self._high: np.ndarray = np.empty(0, np.uint64)  # sorted
+        self._low: np.ndarray = np.empty(0, np.uint64)  # the low half of the digest whose high half is beside it
 
     def __len__(self) -> int:
         return len(self._recent) + len(self._high)
@@ -51,8 +51,8 @@ class DigestSet:
         # Inserted where they sort by their high halves (equal high halves, about one pair in 10^19 among 10^10
         # digests, are scanned whole by _in_sorted): the new arrays are the only copy, where a sort of the
         # concatenation would need three.
-        recent = np.frombuffer(b"".join(self._recent), dtype="<u8").reshape(-1, 2)
-        recent = recent[np.argsort(recent[:, 0], kind="stable")]
+        unsorted = np.frombuffer(b"".join(self._recent), dtype="<u8").reshape(-1, 2)
+        recent = unsorted[np.argsort(unsorted[:, 0], kind="stable")]
         at = np.searchsorted(self._high, recent[:, 0])
         self._high, self._low = np.insert(self._high, at, recent[:, 0]), np.insert(self._low, at, recent[:, 1])
         self._recent.clear()

@@ -107,8 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     exports = commands.add_parser("export", help="one labelled video from the job's output in another format")
     exports.add_argument("output", help="the job's output URI (folder, s3://, gs://)")
     exports.add_argument("--video-id", action="append", required=True, help="a video to export (repeat for more)")
-    exports.add_argument("--format", choices=["davis", "sav", "ytvis"], required=True, help="what to write")
+    exports.add_argument(
+        "--format",
+        choices=["davis", "sav", "ytvis", "cvat", "cvat-images", "labelstudio"],
+        required=True,
+        help="what to write: dataset formats, or CVAT XML (video tracks / per-frame images) and Label Studio tasks",
+    )
     exports.add_argument("--dest", type=Path, required=True, help="folder to write into")
+    exports.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="ID=NAME",
+        help="CVAT / Label Studio: the label of an object id (repeat; default 'object <id>')",
+    )
+    exports.add_argument(
+        "--image-url",
+        default="{video_id}/{frame}.jpg",
+        help="Label Studio: where each frame's image is, with {video_id} and {frame} (default: %(default)s)",
+    )
     exports.set_defaults(run=_run_export)
 
     preview = commands.add_parser("preview", help="draw one labelled video's masks over its frames")
@@ -321,12 +338,28 @@ def _run_export_model(args: argparse.Namespace) -> int:
 
 def _run_export(args: argparse.Namespace) -> int:
     from .io import read_video_masks
-    from .io.exports import export_video
+    from .io.exports import export_video, object_labels, write_labelstudio_config
 
+    names = _label_names(args.label)
+    used: list[str] = []
     for video_id in args.video_id:
-        written = export_video(read_video_masks(args.output, video_id), args.format, args.dest)
+        video = read_video_masks(args.output, video_id)
+        written = export_video(video, args.format, args.dest, names=names, image_url=args.image_url)
+        used += object_labels(video.obj_ids, names).values()
         logger.info("%s: wrote %s", video_id, written)
+    if args.format == "labelstudio":
+        logger.info("the labelling config: %s", write_labelstudio_config(args.dest, used))
     return 0
+
+
+def _label_names(pairs: list[str]) -> dict[int, str]:
+    names = {}
+    for pair in pairs:
+        obj_id, sep, name = pair.partition("=")
+        if not sep or not obj_id.strip().isdigit() or not name.strip():
+            raise SystemExit(f"savos export: error: --label {pair!r}: expected ID=NAME, for example 1=rider")
+        names[int(obj_id)] = name.strip()
+    return names
 
 
 def _run_preview(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""One labelled video in the formats other tools read, and back (the readers prove the round trip).
+"""Dataset formats: what VOS training and evaluation code reads (the readers prove the round trip).
 
 - ``davis``: ``DEST/<video>/<frame>.png``, DAVIS palette PNGs (index = object id), what every VOS tool reads.
 - ``sav``: ``DEST/<video>.json`` in the SA-V style: per frame, one COCO RLE per object (``masklet``), with
@@ -18,17 +18,14 @@ from pycocotools import mask as coco_mask
 
 from savos.data import read_mask, write_palette_png
 
-from .reader import VideoMasks
-from .schema import video_key
+from ..reader import VideoMasks
+from ..schema import video_key
 
-FORMATS = ("davis", "sav", "ytvis")
+DATASET_FORMATS = ("davis", "sav", "ytvis")
 
 
-def export_video(video: VideoMasks, fmt: str, dest: Path) -> Path:
-    """Write ``video`` in ``fmt`` under ``dest``; returns the folder or file written."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    dest.mkdir(parents=True, exist_ok=True)
+def write_dataset(video: VideoMasks, fmt: str, dest: Path) -> Path:
+    """Write ``video`` in the dataset format ``fmt`` under ``dest``; returns the folder or file written."""
     if fmt == "davis":
         folder = dest / video_key(video.video_id)
         folder.mkdir(exist_ok=True)
@@ -121,8 +118,8 @@ def _ytvis(video: VideoMasks) -> dict[str, Any]:
     }
 
 
-def read_export(path: Path, fmt: str) -> tuple[list[str], np.ndarray]:
-    """``(frame names, (T, H, W) ids)`` back from an export: what a tool importing it would see."""
+def read_dataset(path: Path, fmt: str) -> tuple[list[str], np.ndarray]:
+    """``(frame names, (T, H, W) ids)`` back from a dataset export: what a tool importing it would see."""
     if fmt == "davis":
         pngs = sorted(path.glob("*.png"))
         return [p.stem for p in pngs], np.stack([read_mask(p, allow_empty=True) for p in pngs])
