@@ -2,6 +2,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# Label Studio's server pins Django, botocore and pyarrow releases the job cannot share: it gets a venv of its
+# own, which the test importing pre-labels into a running server starts it from.
+LABEL_STUDIO := .venv-labelstudio
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck unit clean
@@ -11,6 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(LABEL_STUDIO)/.installed:
+	test -x $(LABEL_STUDIO)/bin/python || $(PYTHON) -m venv $(LABEL_STUDIO)
+	$(LABEL_STUDIO)/bin/python -m pip install --quiet 'label-studio==1.23.2'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -23,10 +31,10 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+unit: $(VENV)/.installed $(LABEL_STUDIO)/.installed
+	SAVOS_LABEL_STUDIO=$(abspath $(LABEL_STUDIO)/bin/label-studio) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LABEL_STUDIO) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ import logging
 import os
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -92,11 +93,11 @@ def _fit_to_frame(path: Path, ids: np.ndarray, frame_size: tuple[int, int]) -> n
     return np.asarray(Image.fromarray(ids).resize((fw, fh), Image.Resampling.NEAREST))
 
 
-def write_palette_png(path: str | os.PathLike[str], ids: np.ndarray) -> None:
-    """Write ``(H, W)`` ids (0..255) as a palette PNG with the DAVIS colours."""
+def write_palette_png(path: str | os.PathLike[str] | BinaryIO, ids: np.ndarray) -> None:
+    """Write ``(H, W)`` ids (0..255) as a palette PNG with the DAVIS colours, to a path or a binary file."""
     ids = np.asarray(ids)
     if ids.min(initial=0) < 0 or ids.max(initial=0) > 255:
         raise ValueError(f"{path}: ids must lie in 0..255 for a palette PNG")
     image = Image.fromarray(ids.astype(np.uint8), mode="P")
     image.putpalette(davis_palette().tobytes())
-    image.save(path)
+    image.save(path, format="PNG")
