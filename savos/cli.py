@@ -128,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exports.set_defaults(run=_run_export)
 
+    fixes = commands.add_parser(
+        "import-corrections", help="a person's corrections from an annotation tool, kept as sparse annotations"
+    )
+    fixes.add_argument("output", help="the job's output the tool's pre-labels came from")
+    fixes.add_argument("--video-id", required=True, help="the corrected video")
+    fixes.add_argument(
+        "--format", choices=["cvat", "cvat-images", "labelstudio", "davis"], required=True, help="the tool's export"
+    )
+    fixes.add_argument("--file", type=Path, required=True, help="the export (XML, JSON, or a folder of PNGs)")
+    fixes.add_argument("--into", required=True, help="the corrections store (folder or s3:// prefix)")
+    fixes.add_argument("--label", action="append", default=[], metavar="ID=NAME", help="as given to savos export")
+    fixes.set_defaults(run=_run_import_corrections)
+
     preview = commands.add_parser("preview", help="draw one labelled video's masks over its frames")
     preview.add_argument("output", help="the job's output URI")
     preview.add_argument("--video-id", required=True, help="the video")
@@ -360,6 +373,24 @@ def _label_names(pairs: list[str]) -> dict[int, str]:
             raise SystemExit(f"savos export: error: --label {pair!r}: expected ID=NAME, for example 1=rider")
         names[int(obj_id)] = name.strip()
     return names
+
+
+def _run_import_corrections(args: argparse.Namespace) -> int:
+    from .io import read_video_masks
+    from .io.corrections import CorrectionStore, find_corrections, read_tool_masks
+
+    video = read_video_masks(args.output, args.video_id)
+    ids = read_tool_masks(args.file, args.format, video, _label_names(args.label))
+    corrections = find_corrections(video, ids, args.file)
+    if not corrections:
+        print(f"{args.video_id}: no mask differs from the pre-labels; nothing to import")
+        return 0
+    written = CorrectionStore(args.into).add(args.video_id, corrections)
+    for obj_id in sorted({c.obj_id for c in corrections}):
+        frames = [c.frame_name for c in corrections if c.obj_id == obj_id]
+        print(f"{args.video_id}: object {obj_id} corrected on frame(s) {', '.join(frames)}")
+    print(f"{len(written)} file(s) under {CorrectionStore(args.into).folder(args.video_id)}")
+    return 0
 
 
 def _run_preview(args: argparse.Namespace) -> int:

@@ -1,0 +1,153 @@
+"""People's corrections, back from an annotation tool, as sparse annotations the job propagates from.
+
+A tool export holds every mask of a video, corrected or not. What a person changed is found by comparing it
+with the pre-labels it was made from: each (frame, object) whose mask differs is a correction. Corrections are
+kept in a store beside the corpus, in the corpus's own annotation layout (``STORE/<video>/<frame>.png``,
+palette PNGs of object ids), so a rerun reads them like any sparse annotation: on its frame the corrected mask
+wins, and the object is propagated from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+import numpy as np
+from PIL import Image
+
+from savos.data.errors import InputError
+from savos.data.masks import write_palette_png
+
+from .exports import read_export
+from .reader import VideoMasks
+from .schema import video_key
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("cvat", "cvat-images", "labelstudio", "davis")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One object's corrected mask on one frame."""
+
+    frame_idx: int
+    frame_name: str
+    obj_id: int
+    mask: np.ndarray  # (H, W) bool
+
+
+def read_tool_masks(path: Path, fmt: str, video: VideoMasks, names: Mapping[int, str] | None = None) -> np.ndarray:
+    """``(T, H, W)`` ids of a tool export of ``video`` (``davis``: a folder of PNGs of some of its frames)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not path.exists():
+        raise InputError(path, "not found")
+    if fmt != "davis":
+        return read_export(path, fmt, names)[1]
+    known = {name: t for t, name in enumerate(video.frame_names)}
+    ids = video.ids.astype(np.int32)  # frames without a PNG are as labelled
+    for png in sorted(path.glob("*.png")):
+        if png.stem not in known:
+            raise InputError(png, f"named after no frame of video {video.video_id!r}")
+        with Image.open(png) as image:
+            frame = np.asarray(image)
+        if frame.ndim != 2:
+            raise InputError(png, f"not a palette or grey PNG of object ids (mode {image.mode})")
+        ids[known[png.stem]] = _sized(frame, video, png)
+    return ids
+
+
+def find_corrections(video: VideoMasks, ids: np.ndarray, source: str | Path) -> list[Correction]:
+    """The (frame, object) masks in ``ids`` (a tool's export, frames by position) that differ from ``video``'s.
+
+    The export is checked first: its frames, frame size and objects must be the video's (:class:`InputError`
+    naming ``source``)."""
+    frames = len(video.frame_names)
+    if len(ids) > frames:
+        raise InputError(source, f"frame {frames} is outside video {video.video_id!r} (frames 0..{frames - 1})")
+    if len(ids) < frames:
+        raise InputError(source, f"{len(ids)} frames, but video {video.video_id!r} has {frames}")
+    _sized(ids[0], video, source)
+    unknown = sorted(set(np.unique(ids).tolist()) - {0, *video.obj_ids})
+    if unknown:
+        raise InputError(source, f"object ids {unknown} are not objects of video {video.video_id!r} ({video.obj_ids})")
+    corrections = []
+    for t in range(frames):
+        for obj_id in video.obj_ids:
+            fixed = ids[t] == obj_id
+            if np.array_equal(fixed, video.ids[t] == obj_id):
+                continue
+            if not fixed.any():
+                logger.warning(
+                    "%s: object %d was removed on frame %s; a removal is not an annotation, so it is not kept",
+                    source,
+                    obj_id,
+                    video.frame_names[t],
+                )
+                continue
+            corrections.append(Correction(t, video.frame_names[t], obj_id, fixed))
+    return corrections
+
+
+def _sized(frame: np.ndarray, video: VideoMasks, source: str | Path) -> np.ndarray:
+    height, width = video.ids.shape[1:]
+    if frame.shape != (height, width):
+        raise InputError(
+            source, f"a mask of {frame.shape[1]}x{frame.shape[0]}, but video {video.video_id!r} is {width}x{height}"
+        )
+    return frame
+
+
+class CorrectionStore:
+    """Corrections under ``uri``: ``<video key>/<frame name>.png`` per corrected frame, the corrected objects' ids."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.uri)
+
+    def folder(self, video_id: str) -> str:
+        """The URI of ``video_id``'s corrections: an annotation folder, as a corpus has."""
+        return f"{self.uri}/{video_key(video_id)}"
+
+    def add(self, video_id: str, corrections: Iterable[Correction]) -> list[str]:
+        """Merge ``corrections`` into the store (a frame's earlier corrections of other objects are kept);
+        returns the files written. Every frame is composed before the first write."""
+        by_frame: dict[str, list[Correction]] = {}
+        for correction in corrections:
+            by_frame.setdefault(correction.frame_name, []).append(correction)
+        folder = posixpath.join(self.root, video_key(video_id))
+        frames = {}
+        for name, fixes in by_frame.items():
+            path = posixpath.join(folder, f"{name}.png")
+            ids = self._read(path, fixes[0].mask.shape)
+            for fix in fixes:
+                ids[ids == fix.obj_id] = 0
+                ids[fix.mask] = fix.obj_id
+            frames[path] = ids
+        for path, ids in frames.items():
+            buffer = io.BytesIO()
+            write_palette_png(buffer, ids)
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            self.fs.pipe_file(path, buffer.getvalue())
+        return [self.fs.unstrip_protocol(path) for path in frames]
+
+    def _read(self, path: str, shape: tuple[int, ...]) -> np.ndarray:
+        if not self.fs.exists(path):
+            return np.zeros(shape, np.uint8)
+        with self.fs.open(path, "rb") as f, Image.open(f) as image:
+            return np.asarray(image).copy()
+
+
+def corrections_digest(files: Mapping[str, bytes]) -> str:
+    """A digest of a video's correction files (name -> content): what a rerun compares to decide to relabel."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(files):
+        digest.update(posixpath.basename(name).encode() + b"\0" + hashlib.blake2b(files[name]).digest())
+    return digest.hexdigest()
