@@ -51,6 +51,7 @@ class JobConfig:
     videos_per_call: Annotated[int, Field(ge=0)] = 0  # videos handed to an actor in one call (0: the lock-step width)
     max_videos: Annotated[int, Field(ge=0)] | None = None
     retry_failed: bool = False
+    corrections: str | None = None  # a store of people's corrections (savos import-corrections): more annotations
     progress_every: Annotated[float, Field(ge=0)] = 30.0  # seconds between progress log lines
     preview_every: Annotated[int, Field(ge=0)] = 0  # a contact sheet for about one video in N (0: none)
     max_pixels: Annotated[int, Field(ge=MIN_PIXELS)] = 1920 * 1080  # larger frames go through the model downscaled
@@ -152,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-videos", type=int, help="label at most this many videos (after skipping done ones)")
     parser.add_argument("--retry-failed", action="store_true", default=None, help="retry videos that failed before")
+    parser.add_argument(
+        "--corrections",
+        help="corrections store URI (savos import-corrections): a video's corrected masks are annotations that win "
+        "on their frame, and it is propagated from them",
+    )
     parser.add_argument("--max-pixels", type=int, help="model input pixel budget per frame (default: 1920x1080)")
     parser.add_argument(
         "--max-pass-pixels",

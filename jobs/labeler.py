@@ -34,11 +34,12 @@ class VideoLabeler:
         max_objects: int | None = None,
         max_active: int = 1,
         run_id: str | None = None,
+        corrections: str | None = None,
     ) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
         self.run_id = run_id  # recorded in each video's file
         self.preview_every, self.max_active = preview_every, max_active
-        self.opener = VideoOpener(predictor, output.storage.retry, max_objects)
+        self.opener = VideoOpener(predictor, output.storage.retry, max_objects, corrections)
 
     def run(self, tasks: Iterable[VideoTask]) -> Iterator[VideoResult]:
         """Label ``tasks`` (read lazily); one result per task, in the order the videos finish.

@@ -17,10 +17,12 @@ import numpy as np
 from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.inference import Predictor, VideoState
+from savos.io.schema import video_key
 
 from .corpus import VideoTask
-from .remote import load_annotations, open_video
+from .remote import FrameSource, load_annotations, open_video
 from .retry import RetryPolicy
+from .storage import Storage
 from .writer import MaskWriter, Reply, VideoInProgress
 
 Opened = tuple[VideoInProgress, VideoState]
@@ -29,24 +31,45 @@ Opened = tuple[VideoInProgress, VideoState]
 class VideoOpener:
     """Opens one task into a video in progress and its predictor state, its annotations added."""
 
-    def __init__(self, predictor: Predictor, retry: RetryPolicy, max_objects: int | None = None) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        retry: RetryPolicy,
+        max_objects: int | None = None,
+        corrections: str | None = None,
+    ) -> None:
         self.predictor, self.retry, self.max_objects = predictor, retry, max_objects
+        self.corrections = corrections  # a store of corrected frames, in the corpus's annotation layout
 
     def open(self, video: VideoInProgress) -> VideoState:
         """Read ``video``'s frames and annotations (into its staging folder where they must be local); raises
         :class:`~savos.data.errors.InputError` naming the file for bad input."""
         task, staging = video.task, Path(video.staging.name)
         video.frames = frames = open_video(task, staging, self.retry)
-        annotations = load_annotations(task, frames, staging, self.retry)
-        objects = sorted({int(i) for ids in annotations.values() for i in np.unique(ids) if i})
+        annotations = [load_annotations(task, frames, staging, self.retry), self._corrections(task, frames, staging)]
+        objects = sorted({int(i) for given in annotations for ids in given.values() for i in np.unique(ids) if i})
         if self.max_objects is not None and len(objects) > self.max_objects:
             raise InputError(task.masks, f"{len(objects)} objects, more than the limit of {self.max_objects}")
         state = self.predictor.init_state(frames)
-        for frame_idx, ids in annotations.items():
-            for obj_id, mask in object_masks(ids).items():
-                self.predictor.add_mask(state, frame_idx, obj_id, mask)
+        for given in annotations:  # a correction comes after the corpus's mask of its frame and object: it wins
+            for frame_idx, ids in given.items():
+                for obj_id, mask in object_masks(ids).items():
+                    self.predictor.add_mask(state, frame_idx, obj_id, mask)
         video.objects = len(objects)
         return state
+
+    def _corrections(self, task: VideoTask, frames: FrameSource, staging: Path) -> dict[int, np.ndarray]:
+        """``{frame_idx: ids}`` of the video's corrected objects in the store; none where it has no folder."""
+        if self.corrections is None:
+            return {}
+        folder = f"{self.corrections.rstrip('/')}/{video_key(task.video_id)}"
+        storage, path = Storage.open(folder, self.retry)
+        if not storage.isdir(path):
+            return {}
+        (staging / "corrections").mkdir()
+        return load_annotations(
+            VideoTask(task.video_id, task.source, folder), frames, staging / "corrections", self.retry
+        )
 
 
 class OpenAhead:

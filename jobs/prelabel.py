@@ -90,7 +90,9 @@ class PrelabelActor(PoolActor):
         predictor, model_id = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
         output = OutputLocation.open(job.output, job.retry_policy())
-        return VideoLabeler(predictor, model_id, output, job.preview_every, job.max_objects, lockstep, run_id)
+        return VideoLabeler(
+            predictor, model_id, output, job.preview_every, job.max_objects, lockstep, run_id, job.corrections
+        )
 
     def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
         """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -61,8 +62,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def _client(base: str, http: httpx.Client) -> LabelStudio:
-    """An SDK client with a personal access token, made by logging in as the server's user."""
+@pytest.fixture(scope="module")
+def client(server: str) -> Iterator[LabelStudio]:
+    """An SDK client with the user's personal access token (one a user), made by logging in."""
+    base = server
     with requests.Session() as session:
         session.get(f"{base}/user/login/", timeout=10)
         form = {"email": USER, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]}
@@ -70,32 +73,31 @@ def _client(base: str, http: httpx.Client) -> LabelStudio:
         headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": base}
         response = session.post(f"{base}/api/token/", headers=headers, timeout=10)
         response.raise_for_status()
-    return LabelStudio(base_url=base, api_key=response.json()["token"], httpx_client=http)
+    with httpx.Client(timeout=60) as http:
+        yield LabelStudio(base_url=base, api_key=response.json()["token"], httpx_client=http)
 
 
 def test_tasks_import_into_label_studio_and_their_predictions_decode_equal(
-    server: str,
-    judo_masks: VideoMasks,
+    client: LabelStudio,
+    labelled: tuple[Path, VideoMasks],
 ) -> None:
-    with httpx.Client(timeout=60) as http:
-        _import_and_read_back(_client(server, http), judo_masks)
-
-
-def _import_and_read_back(client: LabelStudio, judo_masks: VideoMasks) -> None:
-    project = client.projects.create(title="SAVOS pre-labels", label_config=labelstudio_config(NAMES.values()))
+    video = labelled[1]
+    project = client.projects.create(
+        title=f"SAVOS pre-labels of {video.video_id}", label_config=labelstudio_config(NAMES.values())
+    )
     assert project.id is not None
-    tasks = labelstudio_tasks(judo_masks, NAMES, "/data/local-files/?d=judo/{frame}.jpg")
+    tasks = labelstudio_tasks(video, NAMES, "/data/local-files/?d={video_id}/{frame}.jpg")
     client.projects.import_tasks(id=project.id, request=tasks)  # type: ignore[arg-type]
     stored = list(client.tasks.list(project=project.id, fields="all"))
-    assert len(stored) == len(judo_masks.frame_names)
+    assert len(stored) == len(video.frame_names)
     by_name = {name: obj_id for obj_id, name in NAMES.items()}
     for task in stored:
         t = task.data["frame_idx"]
         (prediction,) = client.predictions.list(task=task.id)
-        assert prediction.model_version == judo_masks.model
-        ids = np.zeros(judo_masks.ids.shape[1:], np.int32)
+        assert prediction.model_version == video.model
+        ids = np.zeros(video.ids.shape[1:], np.int32)
         for region in prediction.result:
             height, width = region["original_height"], region["original_width"]
             alpha = np.reshape(decode_rle(region["value"]["rle"]), (height, width, 4))[:, :, 3]
             ids[alpha > 0] = by_name[region["value"]["brushlabels"][0]]
-        np.testing.assert_array_equal(ids, judo_masks.ids[t])
+        np.testing.assert_array_equal(ids, video.ids[t])

@@ -43,10 +43,11 @@ def _datumaro_ids(xml: Path, frames: Path, shape: tuple[int, ...]) -> np.ndarray
 
 
 def test_cvat_images_layout_reads_back_in_datumaro_pixel_for_pixel(
-    judo: tuple[Path, Path], judo_masks: VideoMasks, tmp_path: Path
+    labelled: tuple[Path, VideoMasks], tmp_path: Path
 ) -> None:
-    xml = export_video(judo_masks, "cvat-images", tmp_path, names=NAMES)
-    np.testing.assert_array_equal(_datumaro_ids(xml, judo[0], judo_masks.ids.shape), judo_masks.ids)
+    frames, video = labelled
+    xml = export_video(video, "cvat-images", tmp_path, names=NAMES)
+    np.testing.assert_array_equal(_datumaro_ids(xml, frames, video.ids.shape), video.ids)
 
 
 def test_cvat_video_layout_is_tracks_with_the_same_masks(judo_masks: VideoMasks, tmp_path: Path) -> None:
@@ -109,28 +110,27 @@ def test_a_cvat_mask_outside_its_frame_is_refused_naming_the_file(judo_masks: Vi
         read_export(xml, "cvat")
 
 
-def test_labelstudio_tasks_decode_with_the_sdk(judo_masks: VideoMasks, tmp_path: Path) -> None:
-    path = export_video(
-        judo_masks, "labelstudio", tmp_path, names=NAMES, image_url="s3://bucket/{video_id}/{frame}.jpg"
-    )
+def test_labelstudio_tasks_decode_with_the_sdk(labelled: tuple[Path, VideoMasks], tmp_path: Path) -> None:
+    video = labelled[1]
+    path = export_video(video, "labelstudio", tmp_path, names=NAMES, image_url="s3://bucket/{video_id}/{frame}.jpg")
     tasks = json.loads(path.read_text())
-    assert len(tasks) == 16
+    assert len(tasks) == len(video.frame_names)
     by_name = {name: obj_id for obj_id, name in NAMES.items()}
     for t, task in enumerate(tasks):
-        assert task["data"]["image"] == f"s3://bucket/judo/{t:05d}.jpg"
+        assert task["data"]["image"] == f"s3://bucket/{video.video_id}/{video.frame_names[t]}.jpg"
         (prediction,) = task["predictions"]
-        assert prediction["model_version"] == judo_masks.model
-        ids = np.zeros(judo_masks.ids.shape[1:], np.int32)
+        assert prediction["model_version"] == video.model
+        ids = np.zeros(video.ids.shape[1:], np.int32)
         for region in prediction["result"]:
             obj_id = by_name[region["value"]["brushlabels"][0]]
-            assert region["score"] == pytest.approx(float(judo_masks.scores[obj_id][t]))
+            assert region["score"] == pytest.approx(float(video.scores[obj_id][t]))
             # the sdk's converter reads a flattened region, as in an exported annotation
             (layer,) = decode_from_annotation("mask", [{**region, **region["value"]}]).values()
             ids[layer > 0] = obj_id
-        np.testing.assert_array_equal(ids, judo_masks.ids[t])
+        np.testing.assert_array_equal(ids, video.ids[t])
     names, ids = read_export(path, "labelstudio", NAMES)  # the reader corrections will come back through
-    assert names == judo_masks.frame_names
-    np.testing.assert_array_equal(ids, judo_masks.ids)
+    assert names == video.frame_names
+    np.testing.assert_array_equal(ids, video.ids)
 
 
 def test_export_command_writes_tool_formats_and_the_labelstudio_config(judo: tuple[Path, Path], tmp_path: Path) -> None:

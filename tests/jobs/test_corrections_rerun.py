@@ -1,0 +1,51 @@
+"""A rerun with a corrections store: a corrected frame is an annotation that wins on its frame, the object is
+propagated from it, frames before it are as before, and a video without corrections is labelled as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from savos.data.synthetic import make_video
+from savos.inference import Predictor
+from savos.io import read_video_masks
+from savos.io.corrections import Correction, CorrectionStore
+from savos.model import SAVOS
+from savos_job.config import parse_config
+from savos_job.corpus import discover
+from savos_job.labeler import VideoLabeler
+from tests.conftest import write_dataset
+from tests.jobs.invariants import output_at
+
+K = 3
+
+
+def _label(corpus: Path, out: Path, model: SAVOS, corrections: str | None = None) -> None:
+    labeler = VideoLabeler(Predictor(model, device="cpu"), "tiny", output_at(str(out)), corrections=corrections)
+    for task in discover(str(corpus)):
+        assert labeler.run_one(task).status == "done"
+
+
+def test_a_correction_wins_on_its_frame_and_is_propagated_from(tmp_path: Path, tiny_model: SAVOS) -> None:
+    truth = {name: make_video(6, num_objects=2, seed=seed) for name, seed in (("a", 3), ("b", 4))}
+    corpus = write_dataset(tmp_path / "corpus", truth, every=1000)  # first-frame masks only
+    _label(corpus, tmp_path / "v1", tiny_model)
+    v1 = read_video_masks(str(tmp_path / "v1"), "a")
+    fix = truth["a"].masks[K] == 1
+    assert not np.array_equal(fix, v1.ids[K] == 1)  # the correction changes something
+    store = tmp_path / "corrections"
+    CorrectionStore(str(store)).add("a", [Correction(K, v1.frame_names[K], 1, fix)])
+
+    _label(corpus, tmp_path / "v2", tiny_model, corrections=str(store))
+    v2 = read_video_masks(str(tmp_path / "v2"), "a")
+    np.testing.assert_array_equal(v2.ids[:K], v1.ids[:K])  # before the fix: as before
+    np.testing.assert_array_equal(v2.ids[K] == 1, fix)  # on its frame: the fix
+    assert not np.array_equal(v2.ids[K + 1 :], v1.ids[K + 1 :])  # after it: propagated from the fix
+    b1, b2 = (read_video_masks(str(tmp_path / v), "b") for v in ("v1", "v2"))
+    np.testing.assert_array_equal(b2.ids, b1.ids)  # no corrections: the same masks
+
+
+def test_the_job_takes_a_corrections_store() -> None:
+    config = parse_config(["--input", "in/", "--output", "out/", "--corrections", "s3://bucket/corrections"])
+    assert config.corrections == "s3://bucket/corrections"
