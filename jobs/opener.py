@@ -17,7 +17,7 @@ import numpy as np
 from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.inference import Predictor, VideoState
-from savos.io.schema import video_key
+from savos.io.corrections import corrections_folder
 
 from .corpus import VideoTask
 from .remote import FrameSource, load_annotations, open_video
@@ -62,7 +62,7 @@ class VideoOpener:
         """``{frame_idx: ids}`` of the video's corrected objects in the store; none where it has no folder."""
         if self.corrections is None:
             return {}
-        folder = f"{self.corrections.rstrip('/')}/{video_key(task.video_id)}"
+        folder = corrections_folder(self.corrections, task.video_id)
         storage, path = Storage.open(folder, self.retry)
         if not storage.isdir(path):
             return {}

@@ -353,7 +353,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from .io import read_video_masks
     from .io.exports import export_video, object_labels, write_labelstudio_config
 
-    names = _label_names(args.label)
+    names = _label_names(args)
     used: list[str] = []
     for video_id in args.video_id:
         video = read_video_masks(args.output, video_id)
@@ -365,12 +365,12 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label_names(pairs: list[str]) -> dict[int, str]:
+def _label_names(args: argparse.Namespace) -> dict[int, str]:
     names = {}
-    for pair in pairs:
+    for pair in args.label:
         obj_id, sep, name = pair.partition("=")
         if not sep or not obj_id.strip().isdigit() or not name.strip():
-            raise SystemExit(f"savos export: error: --label {pair!r}: expected ID=NAME, for example 1=rider")
+            raise SystemExit(f"savos {args.command}: error: --label {pair!r}: expected ID=NAME, for example 1=rider")
         names[int(obj_id)] = name.strip()
     return names
 
@@ -380,16 +380,17 @@ def _run_import_corrections(args: argparse.Namespace) -> int:
     from .io.corrections import CorrectionStore, find_corrections, read_tool_masks
 
     video = read_video_masks(args.output, args.video_id)
-    ids = read_tool_masks(args.file, args.format, video, _label_names(args.label))
+    ids = read_tool_masks(args.file, args.format, video, _label_names(args))
     corrections = find_corrections(video, ids, args.file)
     if not corrections:
         print(f"{args.video_id}: no mask differs from the pre-labels; nothing to import")
         return 0
-    written = CorrectionStore(args.into).add(args.video_id, corrections)
+    store = CorrectionStore(args.into)
+    written = store.add(args.video_id, corrections)
     for obj_id in sorted({c.obj_id for c in corrections}):
         frames = [c.frame_name for c in corrections if c.obj_id == obj_id]
         print(f"{args.video_id}: object {obj_id} corrected on frame(s) {', '.join(frames)}")
-    print(f"{len(written)} file(s) under {CorrectionStore(args.into).folder(args.video_id)}")
+    print(f"{len(written)} file(s) under {store.folder(args.video_id)}")
     return 0
 
 

@@ -9,7 +9,6 @@ wins, and the object is propagated from there.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import posixpath
@@ -22,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from savos.data.errors import InputError
-from savos.data.masks import write_palette_png
+from savos.data.masks import read_mask, write_palette_png
 
 from .exports import read_export
 from .reader import VideoMasks
@@ -56,11 +55,7 @@ def read_tool_masks(path: Path, fmt: str, video: VideoMasks, names: Mapping[int,
     for png in sorted(path.glob("*.png")):
         if png.stem not in known:
             raise InputError(png, f"named after no frame of video {video.video_id!r}")
-        with Image.open(png) as image:
-            frame = np.asarray(image)
-        if frame.ndim != 2:
-            raise InputError(png, f"not a palette or grey PNG of object ids (mode {image.mode})")
-        ids[known[png.stem]] = _sized(frame, video, png)
+        ids[known[png.stem]] = _sized(read_mask(png, allow_empty=True), video, png)
     return ids
 
 
@@ -105,6 +100,11 @@ def _sized(frame: np.ndarray, video: VideoMasks, source: str | Path) -> np.ndarr
     return frame
 
 
+def corrections_folder(store: str, video_id: str) -> str:
+    """The URI of ``video_id``'s corrections in the store ``store``: an annotation folder, as a corpus has."""
+    return f"{store.rstrip('/')}/{video_key(video_id)}"
+
+
 class CorrectionStore:
     """Corrections under ``uri``: ``<video key>/<frame name>.png`` per corrected frame, the corrected objects' ids."""
 
@@ -114,7 +114,7 @@ class CorrectionStore:
 
     def folder(self, video_id: str) -> str:
         """The URI of ``video_id``'s corrections: an annotation folder, as a corpus has."""
-        return f"{self.uri}/{video_key(video_id)}"
+        return corrections_folder(self.uri, video_id)
 
     def add(self, video_id: str, corrections: Iterable[Correction]) -> list[str]:
         """Merge ``corrections`` into the store (a frame's earlier corrections of other objects are kept);
@@ -143,11 +143,3 @@ class CorrectionStore:
             return np.zeros(shape, np.uint8)
         with self.fs.open(path, "rb") as f, Image.open(f) as image:
             return np.asarray(image).copy()
-
-
-def corrections_digest(files: Mapping[str, bytes]) -> str:
-    """A digest of a video's correction files (name -> content): what a rerun compares to decide to relabel."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(files):
-        digest.update(posixpath.basename(name).encode() + b"\0" + hashlib.blake2b(files[name]).digest())
-    return digest.hexdigest()
