@@ -52,6 +52,7 @@ class JobConfig:
     max_videos: Annotated[int, Field(ge=0)] | None = None
     retry_failed: bool = False
     corrections: str | None = None  # a store of people's corrections (savos import-corrections): more annotations
+    carry_from: str | None = None  # an earlier output version: videos without new corrections are copied from it
     progress_every: Annotated[float, Field(ge=0)] = 30.0  # seconds between progress log lines
     preview_every: Annotated[int, Field(ge=0)] = 0  # a contact sheet for about one video in N (0: none)
     max_pixels: Annotated[int, Field(ge=MIN_PIXELS)] = 1920 * 1080  # larger frames go through the model downscaled
@@ -157,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrections",
         help="corrections store URI (savos import-corrections): a video's corrected masks are annotations that win "
         "on their frame, and it is propagated from them",
+    )
+    parser.add_argument(
+        "--carry-from",
+        metavar="PREVIOUS_OUTPUT",
+        help="an earlier output of the same model and settings: videos with new corrections (--corrections) are "
+        "labelled again, the others' masks are copied from it (server-side on object storage), not recomputed",
     )
     parser.add_argument("--max-pixels", type=int, help="model input pixel budget per frame (default: 1920x1080)")
     parser.add_argument(

@@ -19,8 +19,9 @@ from savos.data.errors import InputError
 from savos.inference import Predictor, VideoState
 from savos.io.corrections import corrections_folder
 
+from .carry import folder_digest
 from .corpus import VideoTask
-from .remote import FrameSource, load_annotations, open_video
+from .remote import load_annotations, open_video
 from .retry import RetryPolicy
 from .storage import Storage
 from .writer import MaskWriter, Reply, VideoInProgress
@@ -46,7 +47,7 @@ class VideoOpener:
         :class:`~savos.data.errors.InputError` naming the file for bad input."""
         task, staging = video.task, Path(video.staging.name)
         video.frames = frames = open_video(task, staging, self.retry)
-        annotations = [load_annotations(task, frames, staging, self.retry), self._corrections(task, frames, staging)]
+        annotations = [load_annotations(task, frames, staging, self.retry), self._corrections(video)]
         objects = sorted({int(i) for given in annotations for ids in given.values() for i in np.unique(ids) if i})
         if self.max_objects is not None and len(objects) > self.max_objects:
             raise InputError(task.masks, f"{len(objects)} objects, more than the limit of {self.max_objects}")
@@ -58,14 +59,18 @@ class VideoOpener:
         video.objects = len(objects)
         return state
 
-    def _corrections(self, task: VideoTask, frames: FrameSource, staging: Path) -> dict[int, np.ndarray]:
-        """``{frame_idx: ids}`` of the video's corrected objects in the store; none where it has no folder."""
+    def _corrections(self, video: VideoInProgress) -> dict[int, np.ndarray]:
+        """``{frame_idx: ids}`` of the video's corrected objects in the store; none where it has no folder. The
+        digest of what was read goes with the video's masks (:mod:`savos_job.carry`)."""
         if self.corrections is None:
             return {}
+        task, frames, staging = video.task, video.frames, Path(video.staging.name)
+        assert frames is not None
         folder = corrections_folder(self.corrections, task.video_id)
         storage, path = Storage.open(folder, self.retry)
         if not storage.isdir(path):
             return {}
+        video.corrections = folder_digest(storage, path)
         (staging / "corrections").mkdir()
         return load_annotations(
             VideoTask(task.video_id, task.source, folder), frames, staging / "corrections", self.retry

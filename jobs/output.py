@@ -158,6 +158,11 @@ class OutputLocation:
         """Upload the local file ``local`` to ``path`` whole."""
         self._write(lambda: self.storage.put_file(local, path))
 
+    def copy_from(self, source: Storage, path: str, to: str) -> None:
+        """Copy ``path`` of ``source`` to ``to`` whole (see :meth:`Storage.copy_from
+        <savos_job.storage.Storage.copy_from>`)."""
+        self._write(lambda: self.storage.copy_from(source, path, to))
+
     def remove(self, path: str) -> None:
         """Delete ``path`` by its exact name; one not there is fine."""
         self.storage.remove(path)

@@ -11,6 +11,7 @@ from typing import Any
 
 from savos.io.schema import display_id
 
+from .carry import CarryOver
 from .config import JobConfig
 from .corpus import RefusedRow, VideoTask, discover
 from .digests import DigestSet
@@ -56,8 +57,13 @@ class ListingNotes:
         }
 
 
-def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes | None = None) -> Iterator[VideoTask]:
+def pending_tasks(
+    config: JobConfig, output: OutputLocation, notes: ListingNotes | None = None, carry: CarryOver | None = None
+) -> Iterator[VideoTask]:
     """The corpus's videos that still need labelling, as the listing streams in.
+
+    With ``carry``, a video that an earlier output version has masks for, and that has no new corrections, is
+    handed to it to be copied instead (:mod:`savos_job.carry`).
 
     Skipped: a video with complete masks; one with a failure record unless ``retry_failed``; an id seen before in
     this listing (a manifest may repeat one: the first row is the one labelled). A manifest row that names no
@@ -80,6 +86,9 @@ def pending_tasks(config: JobConfig, output: OutputLocation, notes: ListingNotes
 
     def to_label(task: VideoTask) -> bool:
         if not first_time(task.video_id) or written.has_masks(task.video_id):
+            return False
+        if carry is not None and carry.takes(task):
+            carry.carry(task)
             return False
         if config.retry_failed or not written.has_failure(task.video_id):
             return True

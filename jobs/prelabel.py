@@ -30,6 +30,7 @@ from savos.data.errors import InputError
 from savos.inference import EngineOptions
 from savos.inference.cpu import HEAP_ENV, tune_process_for_cpu_inference
 
+from .carry import CarryOver, carry_summary
 from .config import JobConfig, parse_config
 from .corpus import VideoTask
 from .interrupt import Interrupted, signals_raise
@@ -265,7 +266,8 @@ def run(
         raise InputError(config.output, f"the output cannot be written ({err.problem}){advice}") from err
     output.remove_stale_temporaries()
     notes = ListingNotes()
-    tasks = pending_tasks(config, output, notes)  # a corpus or manifest that is not there is named before Ray starts
+    carry = CarryOver.open(config, output)  # an earlier version that cannot be carried is named before Ray starts
+    tasks = pending_tasks(config, output, notes, carry)  # so is a corpus or manifest that is not there
     if not ray.is_initialized():
         ray.init(address=config.address, log_to_driver=True)
     gpus = ray.cluster_resources().get("GPU", 0) > 0
@@ -314,6 +316,7 @@ def run(
         summary = _summary(run_id, config, counts, time.perf_counter() - start)
         summary.update(span.summary(started_at, counts["frames"]))
         summary.update(notes.to_dict(), stopped=stopped, interrupted=stopped in ("SIGTERM", "SIGINT"))
+        summary.update(carry_summary(carry))  # waits for the copies still running
         output.write_summary(run_id, summary)
         _log_progress(counts, start)
     return summary
@@ -421,11 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exit_status(config: JobConfig, summary: dict[str, Any]) -> int:
     """0 only when every video of the corpus has masks."""
-    if summary["videos_unrecorded"]:
+    if summary["videos_unrecorded"] or summary["videos_carry_failed"]:
         logger.error(
-            "%d videos could not be labelled nor their failure recorded: storage at %s failed past the retry "
-            "budget. Nothing was lost: rerun with the same output to finish them.",
+            "%d videos could not be labelled nor their failure recorded, %d could not be carried: storage at %s "
+            "failed past the retry budget. Nothing was lost: rerun with the same output to finish them.",
             summary["videos_unrecorded"],
+            summary["videos_carry_failed"],
             redact(config.output),
         )
         return EXIT_STORAGE

@@ -135,6 +135,17 @@ class Storage:
         else:
             self.retry.call(lambda: self.fs.put_file(local, path), f"write {path}")
 
+    def copy_from(self, source: Storage, path: str, to: str) -> None:
+        """Copy ``path`` of ``source`` to ``to`` here, whole. Within one object store the store copies it
+        (S3 CopyObject: no bytes pass through this process; ``cp_file``, as ``copy`` would expand glob
+        characters in a key); between stores the bytes are read and written."""
+        if source.fs is self.fs and not self.is_local:
+            self.retry.call(lambda: self.fs.cp_file(path, to), f"copy {path} to {to}")
+        elif source.is_local and self.is_local:
+            write_atomically(to, lambda tmp: shutil.copyfile(path, tmp))
+        else:
+            self.put(to, source.read(path))
+
     def iter_dir(self, path: str, page: int = 1000) -> Iterator[tuple[str, str]]:
         """``(path, kind)`` of the entries of one folder, in name order, without holding the whole listing;
         ``kind`` is ``"directory"``, ``"file"`` or, on a local disk, ``"other"`` (a FIFO, a socket, a link to

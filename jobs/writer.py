@@ -18,6 +18,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from savos.data.frames import FrameSource
@@ -93,6 +94,7 @@ class VideoInProgress:
     rows: list[MaskRow] = field(default_factory=list)
     count: int = 0
     error: Exception | None = None  # the first encoding error; the video's later frames are dropped
+    corrections: str | None = None  # the digest of the corrections it was labelled with (savos_job.carry)
 
     @property
     def staged_parquet(self) -> Path:
@@ -134,10 +136,14 @@ class MaskWriter:
         self, output: OutputLocation, model_id: str, preview_every: int = 0, run_id: str | None = None
     ) -> None:
         self.output, self.model_id, self.preview_every = output, model_id, preview_every
-        self.schema = schema_of_run(run_id)  # each video's file records the run that wrote it
+        self.run_id = run_id  # each video's file records the run that wrote it
         self._work: queue.Queue[_Frame | _End | _Abandon | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._thread = threading.Thread(target=self._run, name="savos-writer", daemon=True)
         self._thread.start()
+
+    def schema(self, video: VideoInProgress) -> pa.Schema:
+        """The table's schema, with the run and the video's corrections digest in its metadata."""
+        return schema_of_run(self.run_id, video.corrections)
 
     def frame(
         self, video: VideoInProgress, frame_idx: int, obj_ids: list[int], labels: np.ndarray, scores: np.ndarray
@@ -176,7 +182,7 @@ class MaskWriter:
         frames, so memory stays flat however long the video."""
         assert video.frames is not None
         if video.parquet is None:
-            video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema, compression="zstd")
+            video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema(video), compression="zstd")
             video.sheet = EvenSample() if wants_preview(video.task.video_id, self.preview_every) else None
         if video.sheet is not None:
             video.sheet.offer(frame.frame_idx, frame.labels)
@@ -196,7 +202,7 @@ class MaskWriter:
             if error is not None:
                 raise error
             if video.parquet is None:  # no frames: the (empty) table is still written
-                video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema, compression="zstd")
+                video.parquet = pq.ParquetWriter(video.staged_parquet, self.schema(video), compression="zstd")
             if video.rows or video.count == 0:
                 video.parquet.write_table(to_table(video.rows))
             video.parquet.close()

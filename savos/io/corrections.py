@@ -9,6 +9,7 @@ wins, and the object is propagated from there.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import posixpath
@@ -103,6 +104,17 @@ def _sized(frame: np.ndarray, video: VideoMasks, source: str | Path) -> np.ndarr
 def corrections_folder(store: str, video_id: str) -> str:
     """The URI of ``video_id``'s corrections in the store ``store``: an annotation folder, as a corpus has."""
     return f"{store.rstrip('/')}/{video_key(video_id)}"
+
+
+def corrections_digest(files: Iterable[tuple[str, bytes]]) -> str:
+    """A digest of one video's corrections: its files' names (within the video's folder) and bytes. Recorded
+    with the masks labelled from them (:func:`savos.io.schema.schema_of_run`), so a rerun can tell the videos
+    whose corrections are new from those labelled with these very corrections before."""
+    digest = hashlib.sha256()
+    for name, data in sorted(files):
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:32]
 
 
 class CorrectionStore:

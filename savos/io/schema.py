@@ -46,16 +46,26 @@ SCHEMA = pa.schema(
 
 
 RUN_ID_KEY = b"savos.run_id"  # in a per-video file's schema metadata: the job run that wrote it
+CORRECTIONS_KEY = b"savos.corrections"  # ... and the digest of the corrections it was labelled with, if any
 
 
-def schema_of_run(run_id: str | None) -> pa.Schema:
-    """:data:`SCHEMA` with the run that writes a file in its metadata (none outside a job's run)."""
-    return SCHEMA.with_metadata({RUN_ID_KEY: run_id.encode()}) if run_id else SCHEMA
+def schema_of_run(run_id: str | None, corrections: str | None = None) -> pa.Schema:
+    """:data:`SCHEMA` with the run that writes a file in its metadata (none outside a job's run), and the digest
+    of the corrections the video was labelled with (:func:`savos.io.corrections.corrections_digest`)."""
+    metadata = {RUN_ID_KEY: run_id.encode() if run_id else None, CORRECTIONS_KEY: corrections and corrections.encode()}
+    kept = {key: value for key, value in metadata.items() if value}
+    return SCHEMA.with_metadata(kept) if kept else SCHEMA
 
 
 def run_id_of(schema: pa.Schema) -> str | None:
     """The run recorded by :func:`schema_of_run`; None for a file written outside a run or before runs were."""
     value = (schema.metadata or {}).get(RUN_ID_KEY)
+    return value.decode() if value else None
+
+
+def corrections_of(schema: pa.Schema) -> str | None:
+    """The corrections digest recorded by :func:`schema_of_run`; None for a video labelled without corrections."""
+    value = (schema.metadata or {}).get(CORRECTIONS_KEY)
     return value.decode() if value else None
 
 

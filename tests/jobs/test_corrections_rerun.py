@@ -3,18 +3,21 @@ propagated from it, frames before it are as before, and a video without correcti
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from savos.data.synthetic import make_video
 from savos.inference import Predictor
-from savos.io import read_video_masks
+from savos.io import compact, read_video_masks
 from savos.io.corrections import Correction, CorrectionStore
 from savos.model import SAVOS
 from savos_job.config import parse_config
 from savos_job.corpus import discover
 from savos_job.labeler import VideoLabeler
+from savos_job.prelabel import EXIT_SOME_FAILED, main
 from tests.conftest import write_dataset
 from tests.jobs.invariants import output_at
 
@@ -49,3 +52,37 @@ def test_a_correction_wins_on_its_frame_and_is_propagated_from(tmp_path: Path, t
 def test_the_job_takes_a_corrections_store() -> None:
     config = parse_config(["--input", "in/", "--output", "out/", "--corrections", "s3://bucket/corrections"])
     assert config.corrections == "s3://bucket/corrections"
+
+
+@pytest.mark.ray
+def test_videos_are_carried_from_a_compacted_version_and_a_failed_one_is_labelled(
+    ray_local, tmp_path: Path, checkpoint: Path
+) -> None:
+    truth = {name: make_video(4, num_objects=2, seed=seed) for seed, name in enumerate("abc", start=20)}
+    corpus = write_dataset(tmp_path / "corpus", truth, every=1000)
+    frame = corpus / "JPEGImages" / "480p" / "c" / "00001.jpg"
+    good = frame.read_bytes()
+    frame.write_bytes(b"")  # c fails in v1
+
+    def job(version: str, *extra: str) -> int:
+        return main(
+            ["--input", str(corpus), "--output", str(tmp_path / version), "--checkpoint", str(checkpoint), *extra]
+        )
+
+    assert job("v1") == EXIT_SOME_FAILED
+    compact(str(tmp_path / "v1"))
+    fix = truth["a"].masks[2] == 2
+    CorrectionStore(str(tmp_path / "fixes")).add("a", [Correction(2, "00002", 2, fix)])
+    frame.write_bytes(good)
+    assert job("v2", "--corrections", str(tmp_path / "fixes"), "--carry-from", str(tmp_path / "v1")) == 0
+
+    (path,) = (tmp_path / "v2" / "_runs").glob("*.json")
+    summary = json.loads(path.read_text())
+    assert (summary["videos_done"], summary["videos_carried"], summary["videos_failed"]) == (2, 1, 0)
+    assert summary["videos_with_new_corrections"]["first"] == ["a"]
+    # b, compacted in v1, is a per-video file again in v2, with the same masks.
+    assert (tmp_path / "v2" / "masks" / "video_id=b" / "part-0.parquet").exists()
+    b1, b2 = (read_video_masks(str(tmp_path / v), "b") for v in ("v1", "v2"))
+    np.testing.assert_array_equal(b2.ids, b1.ids)
+    np.testing.assert_array_equal(read_video_masks(str(tmp_path / "v2"), "a").ids[2] == 2, fix)
+    assert len(read_video_masks(str(tmp_path / "v2"), "c").ids) == 4  # failed before: labelled now

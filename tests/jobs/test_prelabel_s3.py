@@ -12,6 +12,7 @@ import s3fs
 from savos.checkpoint import save_checkpoint
 from savos.data import write_palette_png
 from savos.data.synthetic import make_video
+from savos.io.corrections import Correction, CorrectionStore
 from savos.model import SAVOS
 from savos_job.prelabel import EXIT_SOME_FAILED, main
 from tests.conftest import write_dataset, write_mp4
@@ -136,3 +137,86 @@ def test_credentials_that_cannot_write_the_output_exit_2_before_anything_starts(
     err = capsys.readouterr().err
     assert "s3://read-only/run: the output cannot be written (PermissionError" in err
     assert READER_SECRET not in err
+
+
+def test_a_rerun_with_corrections_labels_only_the_corrected_video_and_the_store_copies_the_rest(
+    ray_local, s3: s3fs.S3FileSystem, tmp_path: Path, tiny_model: SAVOS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
+    truth = {name: make_video(5, num_objects=2, seed=seed) for seed, name in enumerate("abcd", start=10)}
+    corpus = write_dataset(tmp_path / "corpus", truth, every=1000)  # first-frame masks only
+    s3.mkdir("versions")
+
+    def job(version: str, *extra: str) -> int:
+        args = ["--input", str(corpus), "--output", f"s3://versions/{version}", "--checkpoint", str(checkpoint)]
+        return main([*args, "--preview-every", "1", *extra])
+
+    def summary(version: str) -> dict[str, object]:
+        (path,) = s3.ls(f"versions/{version}/_runs", refresh=True)
+        return dict(json.loads(s3.cat_file(path)))
+
+    assert job("v1") == 0
+    v1 = read_masks("s3://versions/v1")
+    fix = truth["b"].masks[3] == 1  # the person's fix: object 1 of b on frame 3
+    assert not np.array_equal(fix, v1["b"][3] == 1)
+    CorrectionStore("s3://versions/corrections").add("b", [Correction(3, "00003", 1, fix)])
+
+    copies: list[tuple[str, str]] = []
+    copy_object = s3fs.S3FileSystem._copy_basic  # s3fs's one CopyObject request
+
+    async def spy(self: s3fs.S3FileSystem, path1: str, path2: str, **kwargs: object) -> object:
+        copies.append((path1, path2))
+        return await copy_object(self, path1, path2, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_copy_basic", spy)
+    carry = ["--corrections", "s3://versions/corrections", "--carry-from", "s3://versions/v1"]
+    assert job("v2", *carry) == 0
+    v2_summary = summary("v2")
+    assert (v2_summary["videos_done"], v2_summary["videos_carried"]) == (1, 3)
+    assert v2_summary["videos_with_new_corrections"] == {"count": 1, "first": ["b"]}
+    # The others were copied by the server (CopyObject), byte for byte: masks and previews.
+    assert sorted(to.split("/")[2] for _, to in copies) == ["masks"] * 3 + ["previews"] * 3
+    for source, copy in copies:
+        assert s3.cat_file(copy) == s3.cat_file(source)
+    v2 = read_masks("s3://versions/v2")
+    for t in range(3):
+        np.testing.assert_array_equal(v2["b"][t], v1["b"][t])  # before the fix: as before
+    np.testing.assert_array_equal(v2["b"][3] == 1, fix)  # on its frame: the fix
+
+    # Corrections already in the version carried from are not new: a third version recomputes nothing.
+    carry[-1] = "s3://versions/v2"
+    assert job("v3", *carry) == 0
+    v3_summary = summary("v3")
+    assert (v3_summary["videos_done"], v3_summary["videos_carried"]) == (0, 4)
+    assert read_masks("s3://versions/v3").keys() == v2.keys()
+    assert s3.cat_file("versions/v3/masks/video_id=b/part-0.parquet") == s3.cat_file(
+        "versions/v2/masks/video_id=b/part-0.parquet"
+    )
+
+
+def test_carrying_from_an_output_of_other_settings_is_refused_before_anything_starts(
+    s3: s3fs.S3FileSystem,
+    tmp_path: Path,
+    tiny_model: SAVOS,
+    ray_must_not_start: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
+    corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, seed=1)}, every=1000)
+    s3.mkdir("other-settings")
+    s3.pipe_file(
+        "other-settings/v1/_runs/20261203T000000Z-abcdef.json",
+        json.dumps(
+            {
+                "config": {"checkpoint": str(checkpoint), "max_pixels": 1920 * 1080, "max_objects": 64},
+                "test_time": {"scales": [0.5, 1.0], "flip": True, "online_steps": 0},
+            }
+        ).encode(),
+    )
+    args = ["--input", str(corpus), "--output", "s3://other-settings/v2", "--checkpoint", str(checkpoint)]
+    assert main([*args, "--carry-from", "s3://other-settings/v1"]) == 2
+    err = capsys.readouterr().err
+    assert "s3://other-settings/v1: labelled with other settings (test_time:" in err
+    assert main([*args, "--carry-from", "s3://other-settings/nothing-here"]) == 2
+    assert "s3://other-settings/nothing-here: no run summary under _runs/" in capsys.readouterr().err
+    assert not s3.exists("other-settings/v2/masks")
