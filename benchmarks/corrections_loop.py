@@ -8,7 +8,7 @@ exits 1 on any failure): v2's summary says one video recomputed and the others c
 v1's; frame k equals the fix; and it reports J against the ground truth after k, v1 against v2. From the
 repository root:
 
-    python benchmarks/corrections_loop.py --sequence bmx-bumps --k 20 --others boat bus --json out.json
+    python benchmarks/corrections_loop.py --sequence bmx-bumps --k 30 --others boat hike --json out.json
 
 The data stays where it is (``../shared/data/davis2016-train``): the corpus is made of links to it.
 """
@@ -64,21 +64,34 @@ def summary(output: Path) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequence", required=True, help="the train-split sequence a person corrects")
-    parser.add_argument("--k", type=int, required=True, help="the corrected frame")
+    parser.add_argument(
+        "--k",
+        default="auto",
+        help="the corrected frame (default auto: v1's worst frame in the middle half, the object in full view)",
+    )
     parser.add_argument("--others", nargs="*", default=[], help="more sequences in the corpus, not corrected")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--backward", action="store_true", help="both versions with --backward")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     args = parser.parse_args()
-    name, k = args.sequence, args.k
+    name = args.sequence
     work = Path(tempfile.mkdtemp(prefix="savos-loop-"))
     corpus = make_corpus(work / "corpus", args.data, [name, *args.others])
     truth = ground_truth(args.data, name)
 
     seconds = {}
     start = time.perf_counter()
-    assert job(["--input", str(corpus), "--output", str(work / "v1")]) == 0
+    both_ways = ["--backward"] if args.backward else []
+    assert job(["--input", str(corpus), "--output", str(work / "v1"), *both_ways]) == 0
     seconds["v1"] = time.perf_counter() - start
     v1 = read_video_masks(str(work / "v1"), name)
+    if args.k == "auto":  # where a person reviewing v1 would look first: its worst frame, away from the ends,
+        # among those where the object is in full view (a sliver at the frame's edge is not worth a fix)
+        quarter, area = len(truth) // 4, truth.sum(axis=(1, 2))
+        frames = [t for t in range(quarter, len(truth) - quarter) if area[t] >= 0.25 * np.median(area)]
+        k = min(frames, key=lambda t: region_similarity(v1.ids[t] == 1, truth[t]))
+    else:
+        k = int(args.k)
 
     # The person's fix: object 1 on frame k is the ground truth; exported from "CVAT" with it, imported back.
     fixed = v1.ids.copy()
@@ -89,13 +102,16 @@ def main() -> int:
 
     start = time.perf_counter()
     rerun = ["--input", str(corpus), "--output", str(work / "v2"), "--corrections", str(work / "corrections")]
-    assert job([*rerun, "--carry-from", str(work / "v1")]) == 0
+    assert job([*rerun, "--carry-from", str(work / "v1"), *both_ways]) == 0
     seconds["v2"] = time.perf_counter() - start
     v2 = read_video_masks(str(work / "v2"), name)
     run = summary(work / "v2")
 
     def j_after(ids: np.ndarray) -> list[float]:
         return [region_similarity(ids[t] == 1, truth[t]) for t in range(k + 1, len(truth))]
+
+    def j_before(ids: np.ndarray) -> float:
+        return float(np.mean([region_similarity(ids[t] == 1, truth[t]) for t in range(1, k)]))
 
     j1, j2 = j_after(v1.ids), j_after(v2.ids)
     result = {
@@ -105,7 +121,9 @@ def main() -> int:
         "corpus": [name, *args.others],
         "videos_recomputed": run["videos_done"],
         "videos_carried": run["videos_carried"],
+        "backward": args.backward,
         "frames_before_k_equal_v1": bool(np.array_equal(v2.ids[:k], v1.ids[:k])),
+        "j_frames_1_to_k_minus_1": {"v1": j_before(v1.ids), "v2": j_before(v2.ids)},
         "frame_k_equals_fix": bool(np.array_equal(v2.ids[k] == 1, truth[k])),
         "j_at_k": {
             "v1": region_similarity(v1.ids[k] == 1, truth[k]),
@@ -125,7 +143,8 @@ def main() -> int:
     checks = [
         result["videos_recomputed"] == 1,
         result["videos_carried"] == len(args.others),
-        result["frames_before_k_equal_v1"],
+        result["frames_before_k_equal_v1"] or args.backward,
+        np.array_equal(v2.ids[0], v1.ids[0]),
         result["frame_k_equals_fix"],
         result["j_after_k"]["v2"] >= result["j_after_k"]["v1"],
     ]

@@ -122,12 +122,12 @@ def throughput(work: Path, videos: int, frames: int, height: int, width: int, ob
 class NoOpActor(PrelabelActor):
     """The job's actor with a model that costs nothing: what is left is the job around it."""
 
-    def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
+    def make_predictor(self, job: JobConfig) -> tuple[Predictor, dict[str, Any]]:
         model, _ = load_default_model()
         # Its network never runs: no copy of the model with folded batch norms.
         options = EngineOptions(max_pixels=job.max_pixels, fold_batch_norms=False)
         predictor = CarryForward(model, device="cpu", precision="fp32", options=options)
-        return predictor, "no-op"
+        return predictor, {"checkpoint_id": "no-op"}
 
 
 class CarryForward(Predictor):

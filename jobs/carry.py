@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from savos.data.errors import InputError
 from savos.io.compaction import read_compacted
 from savos.io.corrections import corrections_digest, corrections_folder
-from savos.io.schema import corrections_of, preview_key, schema_of_run, video_key
+from savos.io.schema import corrections_of, display_id, preview_key, schema_of_run, video_key
 
 from .config import JobConfig
 from .corpus import VideoTask
@@ -36,7 +36,7 @@ from .storage import Storage
 logger = logging.getLogger(__name__)
 
 # Options that change what a video's masks are: an earlier version carried into this one must share them.
-MASK_SETTINGS = ("checkpoint", "test_time", "max_pixels", "max_objects")
+MASK_SETTINGS = ("checkpoint", "test_time", "max_pixels", "max_objects", "backward")
 COPIES_IN_FLIGHT = 64  # bounded, so the driver stays flat however many videos are carried
 
 
@@ -133,7 +133,7 @@ class CarryOver:
         with self._lock:
             self.counts.relabelled_count += 1
             if len(self.counts.relabelled) < 100:
-                self.counts.relabelled.append(video_id)
+                self.counts.relabelled.append(display_id(video_id))
         logger.info("%s has new corrections: it is labelled again", log_text(video_id))
 
     def carry(self, task: VideoTask) -> None:
@@ -158,7 +158,11 @@ class CarryOver:
             output.put(output.masks(video_id), _parquet_bytes(table))
         if preview_key(video_id) not in self.previews:
             return False
-        output.copy_from(previous.storage, previous.preview(video_id), output.preview(video_id))
+        try:
+            output.copy_from(previous.storage, previous.preview(video_id), output.preview(video_id))
+        except Exception as err:  # a contact sheet is a nicety: its video is carried all the same
+            logger.warning("cannot carry the preview of %s: %s", log_text(video_id), err)
+            return False
         return True
 
     def _settled(self, future: Future[bool]) -> None:
@@ -180,9 +184,18 @@ class CarryOver:
 def carry_summary(carry: CarryOver | None) -> dict[str, Any]:
     """The run summary's part about carrying (zeros for a run that carries nothing)."""
     counts = carry.close() if carry is not None else CarryCounts()
+    if carry is not None:
+        logger.info(
+            "carried %d videos from %s, %d failed; %d had new corrections and were labelled again",
+            counts.carried,
+            redact(carry.previous.uri),
+            counts.failed,
+            counts.relabelled_count,
+        )
     return {
         "carried_from": redact(carry.previous.uri) if carry is not None else None,
         "videos_carried": counts.carried,
+        "previews_carried": counts.previews,
         "videos_carry_failed": counts.failed,
         "videos_with_new_corrections": {"count": counts.relabelled_count, "first": counts.relabelled},
     }
@@ -198,7 +211,12 @@ def check_same_settings(config: JobConfig, previous: OutputLocation) -> None:
     latest = json.loads(previous.storage.read(runs[-1]))
     before = {**latest.get("config", {}), "test_time": latest.get("test_time")}
     now = {**config.to_dict(), "test_time": config.test_time().to_dict()}
-    differ = [name for name in MASK_SETTINGS if _comparable(before.get(name)) != _comparable(now.get(name))]
+    defaults = JobConfig(input="-", output="-").to_dict()  # a setting a summary lacks predates it: its default
+    differ = [
+        name
+        for name in MASK_SETTINGS
+        if _comparable(before.get(name, defaults.get(name))) != _comparable(now.get(name))
+    ]
     if differ:
         said = "; ".join(f"{name}: {before.get(name)!r} then, {now.get(name)!r} now" for name in differ)
         raise InputError(

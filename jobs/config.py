@@ -52,6 +52,7 @@ class JobConfig:
     max_videos: Annotated[int, Field(ge=0)] | None = None
     retry_failed: bool = False
     corrections: str | None = None  # a store of people's corrections (savos import-corrections): more annotations
+    backward: bool = False  # also propagate backwards from annotations after frame 0 (and from corrections)
     carry_from: str | None = None  # an earlier output version: videos without new corrections are copied from it
     progress_every: Annotated[float, Field(ge=0)] = 30.0  # seconds between progress log lines
     preview_every: Annotated[int, Field(ge=0)] = 0  # a contact sheet for about one video in N (0: none)
@@ -158,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrections",
         help="corrections store URI (savos import-corrections): a video's corrected masks are annotations that win "
         "on their frame, and it is propagated from them",
+    )
+    parser.add_argument(
+        "--backward",
+        action="store_true",
+        default=None,
+        help="also propagate backwards from annotations after frame 0: objects that appear later get masks before "
+        "their first annotation, a correction also updates the frames since the object's previous annotation",
     )
     parser.add_argument(
         "--carry-from",

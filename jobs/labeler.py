@@ -14,6 +14,7 @@ import queue
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from savos.calibration import JCalibration
 from savos.inference import FrameResult, Predictor
 
 from .corpus import VideoTask
@@ -35,9 +36,13 @@ class VideoLabeler:
         max_active: int = 1,
         run_id: str | None = None,
         corrections: str | None = None,
+        calibration: JCalibration | None = None,
+        backward: bool = False,
     ) -> None:
         self.predictor, self.model_id, self.output = predictor, model_id, output
         self.run_id = run_id  # recorded in each video's file
+        self.calibration = calibration  # the model's score -> J map, for each row's j_estimate
+        self.backward = backward  # propagate backwards from annotations after frame 0 too
         self.preview_every, self.max_active = preview_every, max_active
         self.opener = VideoOpener(predictor, output.storage.retry, max_objects, corrections)
 
@@ -48,7 +53,7 @@ class VideoLabeler:
         gets a failure record; the others go on.
         """
         results: queue.Queue[VideoResult] = queue.Queue()
-        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id)
+        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id, self.calibration)
         try:
             for _ in self._propagate(((task, results.put) for task in tasks), writer):
                 yield from _ready(results)
@@ -68,7 +73,7 @@ class VideoLabeler:
         One lock-step for the whole life of the labeler: a video joins as soon as one ends, whichever call of
         the actor it came with, so the batch never drains between calls.
         """
-        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id)
+        writer = MaskWriter(self.output, self.model_id, self.preview_every, self.run_id, self.calibration)
         try:
             for _ in self._propagate(feed, writer):
                 pass
@@ -83,6 +88,8 @@ class VideoLabeler:
 
         def opened() -> Iterator[Opened | None]:
             while (item := ahead.take(wait=not in_progress)) is not None or not ahead.done:
+                if item is not None and not self._backwards(item, writer):
+                    continue  # its backward pass failed: the video's failure went to the writer
                 if item is not None:  # None: nothing opened yet, the active videos go on
                     in_progress.add(item[0])
                 yield item
@@ -100,6 +107,19 @@ class VideoLabeler:
             ahead.stop()
             for video in in_progress:
                 writer.abandon(video)
+
+    def _backwards(self, item: Opened, writer: MaskWriter) -> bool:
+        """Run a video's backward passes as it joins (on this, the compute thread: all network work is); False
+        if its frames could not be read again (the video fails, alone)."""
+        if not self.backward:
+            return True
+        video, state = item
+        try:
+            self.predictor.propagate_backward(state)
+        except Exception as err:
+            writer.end(video, err)
+            return False
+        return True
 
 
 class TaskFeed:

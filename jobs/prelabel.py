@@ -26,9 +26,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from savos.calibration import JCalibration, calibration_of
 from savos.data.errors import InputError
 from savos.inference import EngineOptions
 from savos.inference.cpu import HEAP_ENV, tune_process_for_cpu_inference
+from savos.quality import preset_name
 
 from .carry import CarryOver, carry_summary
 from .config import JobConfig, parse_config
@@ -88,15 +90,27 @@ class PrelabelActor(PoolActor):
             # OMP_NUM_THREADS comes after torch has started).
             torch.set_num_threads(max(1, int(job.cpus_per_actor)))
             tune_process_for_cpu_inference()
-        predictor, model_id = self.make_predictor(job)
+        predictor, meta = self.make_predictor(job)
         lockstep = lockstep_videos(job, predictor.device.type == "cuda")
         output = OutputLocation.open(job.output, job.retry_policy())
+        model_id = str(meta.get("checkpoint_id", "unknown"))
+        calibration = job_calibration(job, meta)
         return VideoLabeler(
-            predictor, model_id, output, job.preview_every, job.max_objects, lockstep, run_id, job.corrections
+            predictor,
+            model_id,
+            output,
+            job.preview_every,
+            job.max_objects,
+            lockstep,
+            run_id,
+            job.corrections,
+            calibration,
+            job.backward,
         )
 
-    def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
-        """The checkpoint's model on this actor's device; and the checkpoint's id, written with every mask."""
+    def make_predictor(self, job: JobConfig) -> tuple[Predictor, dict[str, Any]]:
+        """The checkpoint's model on this actor's device; and the checkpoint's metadata (its id is written with
+        every mask, its calibration turns scores into J estimates)."""
         from savos.checkpoint import load_checkpoint, load_default_model
         from savos.inference import Predictor
 
@@ -117,7 +131,7 @@ class PrelabelActor(PoolActor):
                 max_pixels=job.max_pixels, max_pass_pixels=job.max_pass_pixels or "auto", compile=job.compile
             ),
         )
-        return predictor, str(meta.get("checkpoint_id", "unknown"))
+        return predictor, meta
 
     async def label_video(self, task: str) -> dict[str, Any]:
         """Label one video (a :class:`VideoTask` as JSON); its result row, once its output is written."""
@@ -208,6 +222,16 @@ def _settle(done: asyncio.Future[VideoResult], outcome: VideoResult | BaseExcept
             done.set_result(outcome)
 
     done.get_loop().call_soon_threadsafe(settle)
+
+
+def job_calibration(config: JobConfig, meta: dict[str, Any]) -> JCalibration | None:
+    """The checkpoint's score -> J calibration for the job's test-time preset; None when it has none for it (a
+    preset with options changed has none): the rows' ``j_estimate`` is then null."""
+    preset = preset_name(config.test_time())
+    calibration = calibration_of(meta, preset) if preset is not None else None
+    if calibration is None:
+        logger.info("no J calibration for these test-time settings in the checkpoint: j_estimate stays empty")
+    return calibration
 
 
 def lockstep_videos(config: JobConfig, gpu: bool) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from savos.calibration import JCalibration
 from savos.data.frames import FrameSource
 from savos.io.preview import contact_sheet
 from savos.io.schema import MaskRow, display_id, encode_labels, schema_of_run, to_table
@@ -133,9 +134,15 @@ class MaskWriter:
     :meth:`abandon`) in the order the network produces them, and handled in that order."""
 
     def __init__(
-        self, output: OutputLocation, model_id: str, preview_every: int = 0, run_id: str | None = None
+        self,
+        output: OutputLocation,
+        model_id: str,
+        preview_every: int = 0,
+        run_id: str | None = None,
+        calibration: JCalibration | None = None,
     ) -> None:
         self.output, self.model_id, self.preview_every = output, model_id, preview_every
+        self.calibration = calibration  # the model's score -> J map: each row's j_estimate
         self.run_id = run_id  # each video's file records the run that wrote it
         self._work: queue.Queue[_Frame | _End | _Abandon | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._thread = threading.Thread(target=self._run, name="savos-writer", daemon=True)
@@ -187,8 +194,16 @@ class MaskWriter:
         if video.sheet is not None:
             video.sheet.offer(frame.frame_idx, frame.labels)
         video_id, name = display_id(video.task.video_id), display_id(video.frames.frame_name(frame.frame_idx))
+        estimates = self.calibration.estimate(frame.scores).tolist() if self.calibration is not None else None
         video.rows += encode_labels(
-            video_id, frame.frame_idx, name, frame.labels, frame.obj_ids, frame.scores.tolist(), self.model_id
+            video_id,
+            frame.frame_idx,
+            name,
+            frame.labels,
+            frame.obj_ids,
+            frame.scores.tolist(),
+            self.model_id,
+            estimates,
         )
         video.count += 1
         video.objects = max(video.objects, len(frame.obj_ids))

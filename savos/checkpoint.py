@@ -73,6 +73,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
+def write_with_meta(path: str | os.PathLike[str], out: str | os.PathLike[str], updates: dict[str, Any]) -> None:
+    """Write the checkpoint ``path`` to ``out`` with its metadata updated by ``updates``: its tensors exactly as
+    stored (fp16 stays fp16). ``out`` may be ``path`` itself (written under a temporary name, then renamed)."""
+    payload = read_checkpoint(path)
+    payload["meta"] = {**payload.get("meta", {}), **updates}
+    write_atomically(out, lambda tmp: torch.save(payload, tmp))
+
+
 def load_checkpoint(
     path: str | os.PathLike[str],
     *,

@@ -9,6 +9,7 @@ from collections.abc import Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .calibration import CALIBRATION_KEY
 from .precision import PRECISION_CHOICES, PRECISION_HELP
 from .quality import DEFAULT_QUALITY, PRESETS
 
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--mask", type=Path, help="the first frame's mask (palette, grey ids or 0/255)")
     masks.add_argument("--masks-dir", type=Path, help="masks named after the frames they annotate")
     segment.add_argument("--out", type=Path, required=True, help="output folder for one palette PNG per frame")
+    segment.add_argument(
+        "--backward",
+        action="store_true",
+        help="also propagate backwards from masks after frame 0: an object gets masks before its first one, and a "
+        "later mask of an object updates the frames since its previous one",
+    )
     _add_quality_options(segment)
     segment.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(segment)
@@ -76,6 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     _add_model_options(predict)
     predict.set_defaults(run=_run_predict)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the score -> J estimate on sequences with ground truth and store it in a checkpoint"
+    )
+    calibrate.add_argument("--data", type=Path, action="append", default=[], help="DAVIS root (repeatable)")
+    calibrate.add_argument(
+        "--sequences",
+        action="append",
+        help="comma-separated sequence names of each --data, in order (default, or 'all': every sequence)",
+    )
+    calibrate.add_argument(
+        "--quality", choices=list(PRESETS), default=DEFAULT_QUALITY, help="the preset to calibrate (scores differ)"
+    )
+    calibrate.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
+    calibrate.add_argument(
+        "--method", choices=["linear", "isotonic"], default="linear", help="the map's form (default: linear)"
+    )
+    calibrate.add_argument("--pairs", type=Path, help="(score, J) pairs saved by an earlier --json: no predictions")
+    calibrate.add_argument("--out", type=Path, required=True, help="the checkpoint written with the calibration")
+    calibrate.add_argument("--json", type=Path, help="write the pairs' cross-validated measures here")
+    _add_model_options(calibrate)
+    calibrate.set_defaults(run=_run_calibrate)
 
     composite = commands.add_parser("composite", help="write multi-object sequences pasted from single-object ones")
     composite.add_argument("--data", type=Path, required=True, help="DAVIS / YouTube-VOS root")
@@ -204,7 +233,7 @@ def _run_segment(args: argparse.Namespace) -> int:
         annotations = sparse_annotations(args.masks_dir, frames)
     predictor, meta = _load_predictor(args)
     with _progress(len(frames) if isinstance(frames, Sized) else None, "segment") as bar:
-        written = segment_to_pngs(predictor, frames, annotations, args.out, bar.update)
+        written = segment_to_pngs(predictor, frames, annotations, args.out, bar.update, args.backward)
     logger.info(
         "wrote %d masks to %s (model %s, device %s)",
         written,
@@ -230,6 +259,54 @@ def _run_predict(args: argparse.Namespace) -> int:
             written = segment_sequences(predictor, sequences, args.out, bar.update)
         source = f"model {meta.get('checkpoint_id')}"
     logger.info("wrote %d masks for %d sequences to %s (%s)", written, len(sequences), args.out, source)
+    return 0
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from .checkpoint import DEFAULT_CHECKPOINT, read_checkpoint, write_with_meta
+    from .data.errors import InputError
+    from .data.vos import load_sequences
+    from .eval.calibrate import Pairs, collect_pairs, cross_validate, fit
+
+    if args.pairs is not None:
+        pairs = Pairs.from_dict(json.loads(args.pairs.read_text())["pairs"])
+        meta = read_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT).get("meta", {})
+    else:
+        if not args.data:
+            raise InputError("savos calibrate", "give --data (sequences with ground truth) or --pairs")
+        chosen = args.sequences or []
+        if len(chosen) > len(args.data):
+            raise InputError(f"--sequences {chosen[len(args.data)]}", "more --sequences than --data")
+        sequences = []
+        for index, root in enumerate(args.data):
+            names = chosen[index] if index < len(chosen) else "all"
+            sequences += load_sequences(root, None if names == "all" else [n for n in names.split(",") if n])
+        args.scales = args.flip = args.online_steps = args.online_lr = None  # the preset as it is
+        predictor, meta = _load_predictor(args)
+        with _progress(sum(len(seq.frames) for seq in sequences), "calibrate") as bar:
+            pairs = collect_pairs(predictor, sequences, bar.update)
+    videos = sorted(set(pairs.video))
+    fitted_on = f"{len(pairs.score)} object-frames of {len(videos)} sequences: {','.join(videos)}"
+    calibration = fit(pairs, args.method, fitted_on)
+    checked = cross_validate(pairs, args.method)
+    source = args.checkpoint or DEFAULT_CHECKPOINT
+    stored = dict(read_checkpoint(source).get("meta", {}).get(CALIBRATION_KEY) or {})
+    stored[args.quality] = calibration.to_dict()
+    write_with_meta(source, args.out, {CALIBRATION_KEY: stored})
+    for level in ("objects", "videos"):
+        m = checked[level]
+        print(
+            f"{level:<8} n={m['count']:<3} Spearman with J: estimate {m['spearman_estimate']:.3f} (one map "
+            f"{m['spearman_estimate_one_map']:.3f}), score {m['spearman_score']:.3f}; mean |error|: estimate "
+            f"{m['mean_abs_error_estimate']:.3f}, score {m['mean_abs_error_score']:.3f}"
+        )
+    if args.json:
+        report = {"checkpoint": meta.get("checkpoint_id"), "quality": args.quality, "method": args.method, **checked}
+        report |= {"calibration": calibration.to_dict(), "pairs": pairs.to_dict()}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    logger.info("wrote %s with the %s calibration (%d breakpoints)", args.out, args.quality, len(calibration.j))
     return 0
 
 
@@ -679,7 +756,13 @@ def describe_checkpoint(name: str, meta: dict[str, object]) -> list[str]:
     lines += [f"  {key:<17} {meta[key]}" for key in _DESCRIBED if key in meta]
     if "licence" not in meta:
         lines.append(f"  {'licence':<17} not recorded: ask whoever trained it (its training data's terms apply)")
-    lines += [f"  {key:<17} {value}" for key, value in meta.items() if key not in _DESCRIBED]
+    for key, value in meta.items():
+        if key == CALIBRATION_KEY and isinstance(value, dict):  # a map per preset: what and on what, not numbers
+            value = "; ".join(
+                f"{preset}: {len(c.get('j', []))} knots, {c.get('fitted_on', '')}" for preset, c in value.items()
+            )
+        if key not in _DESCRIBED:
+            lines.append(f"  {key:<17} {value}")
     return lines
 
 

@@ -95,6 +95,11 @@ PRESETS = {"fast": FAST, "balanced": BALANCED, "best": BEST}
 DEFAULT_QUALITY = "fast"
 
 
+def preset_name(quality: Quality) -> str | None:
+    """The name of the preset ``quality`` is (None for a preset with options changed)."""
+    return next((name for name, preset in PRESETS.items() if preset == quality), None)
+
+
 def quality_preset(name: str) -> Quality:
     """The preset called ``name`` (see :data:`PRESETS`)."""
     if name not in PRESETS:

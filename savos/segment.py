@@ -22,13 +22,17 @@ def segment_to_pngs(
     annotations: dict[int, np.ndarray],
     out_dir: Path,
     on_frame: OnFrame | None = None,
+    backward: bool = False,
 ) -> int:
     """Propagate ``annotations`` (``{frame_idx: (H, W) ids}``) through ``frames``; write one DAVIS-palette PNG
-    per frame, named after the frame. Returns the number of masks written."""
+    per frame, named after the frame. Returns the number of masks written. ``backward``: also propagate
+    backwards from annotations after frame 0 (:meth:`~savos.inference.Predictor.propagate_backward`)."""
     state = predictor.init_state(frames)
     for frame_idx, ids in annotations.items():
         for obj_id, mask in object_masks(ids).items():
             predictor.add_mask(state, frame_idx, obj_id, mask)
+    if backward:
+        predictor.propagate_backward(state)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     for frame_idx, obj_ids, probs in predictor.propagate(state):

@@ -32,6 +32,7 @@ from ..model.fold import fold_batch_norms as _fold
 from ..precision import PRECISION_CHOICES
 from ..quality import DEFAULT_QUALITY, OnlineAdaptation, Quality
 from .aggregate import labels_and_scores, soft_aggregate
+from .backward import merge_directions, run_backward
 from .cpu import native_bf16
 from .graphs import GraphedStep
 from .options import EngineOptions
@@ -258,6 +259,22 @@ class Predictor:
             raise ValueError(f"mask for object {obj_id} at frame {frame_idx} is empty")
         state.prompts.setdefault(frame_idx, {})[obj_id] = mask
 
+    def propagate_backward(self, state: VideoState) -> None:
+        """Also propagate backwards from annotations after frame 0 (:mod:`~savos.inference.backward`): an object
+        first annotated at frame k gets masks before k, and an object annotated again (corrected) at k gets its
+        frames since its previous annotation updated. Call once every annotation is added, before propagating;
+        the frames are read again from their source (a frame folder, a video file or a list)."""
+        if state.next_frame_idx:
+            raise ValueError("propagate backwards before the first frame is propagated")
+        state.backward = run_backward(self, state)
+
+    def _with_backward(
+        self, state: VideoState, frame_idx: int, obj_ids: list[int], probs: torch.Tensor
+    ) -> tuple[list[int], torch.Tensor]:
+        """A frame's result, merged with the backward passes' where they reached it."""
+        backward = state.backward.pop(frame_idx, None)
+        return (obj_ids, probs) if backward is None else merge_directions(obj_ids, probs, backward)
+
     def propagate(
         self, state: VideoState, start_frame_idx: int | None = None
     ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
@@ -273,7 +290,7 @@ class Predictor:
         for frame in state.frames:
             frame_idx = state.next_frame_idx
             (probs,) = self.step_many([(state, frame)])
-            yield frame_idx, list(state.obj_ids), probs
+            yield frame_idx, *self._with_backward(state, frame_idx, list(state.obj_ids), probs)
         _check_no_late_prompts(state)
 
     def _skip_to(self, state: VideoState, start_frame_idx: int) -> None:
@@ -351,7 +368,11 @@ class Predictor:
                     ended.append(VideoEnd(key, err))
             steps = [step for _, step in prepared]
             current = [  # no network pass when every active video just ended
-                self._result(key, step.frame_idx, list(step.state.obj_ids), probs)
+                self._result(
+                    key,
+                    step.frame_idx,
+                    *self._with_backward(step.state, step.frame_idx, list(step.state.obj_ids), probs),
+                )
                 for (key, step), probs in zip(prepared, self._run(steps) if steps else [], strict=True)
             ]
             yield from previous  # each video's frames before its end, in order

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from .backward import BackwardFrame
 
 # A frame: (H, W, 3) uint8 RGB, as a numpy array or a torch tensor (pinned host memory, or already on the
 # device, e.g. decoded there).
@@ -40,6 +44,9 @@ class VideoState:
     next_frame_idx: int = 0
     decoder: nn.Module | None = None
     """This video's online-adapted decoder (:mod:`savos.train.online`); None: the model's own."""
+    backward: dict[int, BackwardFrame] = field(default_factory=dict)
+    """frame_idx -> what backward propagation gave that frame, until the forward pass reaches it
+    (:meth:`Predictor.propagate_backward <savos.inference.Predictor.propagate_backward>`; empty without it)."""
 
     def obj_idx(self, obj_id: int) -> int:
         return self.obj_ids.index(obj_id)

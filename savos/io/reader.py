@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from savos.data.errors import InputError
 
 from .compaction import read_compacted
-from .schema import decode_row, masks_key, video_key
+from .schema import SCHEMA, decode_row, masks_key, video_key
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,12 @@ class VideoMasks:
     ids: np.ndarray
     scores: dict[int, np.ndarray]  # obj_id -> (T,) mean probability over the object's mask (0 where absent)
     model: str
+    estimates: dict[int, np.ndarray] | None = None  # obj_id -> (T,) expected J (None: the model has no calibration)
+
+    def priority_scores(self, obj_id: int) -> np.ndarray:
+        """``(T,)`` what a tool should show as the object's score per frame: its expected J where the model has a
+        calibration, else its mean probability."""
+        return (self.estimates or self.scores)[obj_id]
 
     def object_masks(self, obj_id: int) -> np.ndarray:
         """``(T, H, W)`` bool masks of one object."""
@@ -42,7 +48,7 @@ def read_video_masks(output: str, video_id: str) -> VideoMasks:
         table = compacted
     elif fs.exists(path):
         with fs.open(path, "rb") as f:
-            table = pq.read_table(f)
+            table = pq.read_table(f, schema=SCHEMA)  # files from before a column was added read it as null
     else:
         raise InputError(uri, f"no masks for video {video_id!r} (not labelled yet, or it failed: see failures/)")
     table = table.sort_by([("frame_idx", "ascending"), ("obj_id", "ascending")])
@@ -56,7 +62,12 @@ def read_video_masks(output: str, video_id: str) -> VideoMasks:
     height, width = rows[0]["height"], rows[0]["width"]
     ids = np.zeros((len(frames), height, width), np.uint8 if max(obj_ids) < 256 else np.int32)
     scores = {obj_id: np.zeros(len(frames), np.float32) for obj_id in obj_ids}
+    estimated = all(row.get("j_estimate") is not None for row in rows)
+    estimates = {obj_id: np.zeros(len(frames), np.float32) for obj_id in obj_ids} if estimated else None
     for row in rows:
         ids[row["frame_idx"]][decode_row(row["rle_counts"], height, width)] = row["obj_id"]
         scores[row["obj_id"]][row["frame_idx"]] = row["score"]
-    return VideoMasks(video_id, [name for _, name in frames], obj_ids, ids, scores, str(rows[0]["model"]))
+        if estimates is not None:
+            estimates[row["obj_id"]][row["frame_idx"]] = row["j_estimate"]
+    names = [name for _, name in frames]
+    return VideoMasks(video_id, names, obj_ids, ids, scores, str(rows[0]["model"]), estimates)

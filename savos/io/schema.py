@@ -13,6 +13,7 @@
 | bbox         | list<float32>  | ``[x, y, w, h]`` of the mask (COCO convention), zeros for an empty mask   |
 | score        | float32        | mean aggregated probability of the object over its mask (0 when empty)    |
 | model        | string         | the checkpoint id that produced the mask                                  |
+| j_estimate   | float32, null  | the score as an expected J (the checkpoint's calibration; null: none)     |
 
 Decode a row with ``pycocotools.mask.decode({"size": [height, width], "counts": rle_counts})``.
 """
@@ -41,6 +42,7 @@ SCHEMA = pa.schema(
         pa.field("bbox", pa.list_(pa.float32(), 4), nullable=False),
         pa.field("score", pa.float32(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
+        pa.field("j_estimate", pa.float32()),  # files written before it have no such column: read it as null
     ]
 )
 
@@ -84,6 +86,7 @@ class MaskRow:
     bbox: tuple[float, ...]  # [x, y, w, h]
     score: float
     model: str
+    j_estimate: float | None = None
 
 
 def encode_frame(
@@ -112,12 +115,15 @@ def encode_labels(
     obj_ids: Sequence[int],
     scores: Sequence[float],
     model: str,
+    estimates: Sequence[float] | None = None,
 ) -> list[MaskRow]:
     """:func:`encode_frame` with each object's score (its mean probability over its mask) already computed,
-    for instance on the GPU by :func:`savos.inference.aggregate.labels_and_scores`."""
+    for instance on the GPU by :func:`savos.inference.aggregate.labels_and_scores`; ``estimates``: each
+    object's expected J (:mod:`savos.calibration`), where the model has a calibration."""
     height, width = labels.shape
     rows = []
-    for obj_id, score in zip(obj_ids, scores, strict=True):
+    given = list(estimates) if estimates is not None else [None] * len(obj_ids)
+    for obj_id, score, estimate in zip(obj_ids, scores, given, strict=True):
         mask = labels == obj_id
         rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
         area = int(coco_mask.area(rle))
@@ -135,6 +141,7 @@ def encode_labels(
                 bbox,
                 float(score) if area else 0.0,
                 model,
+                None if estimate is None else float(estimate),
             )
         )
     return rows

@@ -73,6 +73,7 @@ def _bad_exports(video: VideoMasks, tmp_path: Path) -> dict[str, tuple[str, Path
     unknown = video.ids.copy()
     unknown[K][:10, :10] = 9
     longer = np.concatenate([video.ids, video.ids[-1:]])
+    longer_scores = {obj_id: np.append(scores, scores[-1]) for obj_id, scores in video.scores.items()}
     small = tmp_path / "small"
     small.mkdir()
     Image.fromarray(video.ids[K][:100]).save(small / f"{K:05d}.png")
@@ -82,13 +83,19 @@ def _bad_exports(video: VideoMasks, tmp_path: Path) -> dict[str, tuple[str, Path
     return {
         "unknown object": (
             "cvat",
-            export_video(dataclasses.replace(video, ids=unknown, obj_ids=[1, 2, 3, 4, 9]), "cvat", tmp_path / "u"),
+            export_video(
+                dataclasses.replace(
+                    video, ids=unknown, obj_ids=[1, 2, 3, 4, 9], scores={**video.scores, 9: video.scores[1]}
+                ),
+                "cvat",
+                tmp_path / "u",
+            ),
             r"object ids \[9\] are not objects of video 'judo'",
         ),
         "frame outside": (
             "cvat-images",
             export_video(
-                dataclasses.replace(video, ids=longer, frame_names=[*video.frame_names, "00016"]),
+                dataclasses.replace(video, ids=longer, frame_names=[*video.frame_names, "00016"], scores=longer_scores),
                 "cvat-images",
                 tmp_path / "l",
             ),

@@ -1,16 +1,19 @@
-"""The run report: totals, failures with reasons, per-video counts, lowest mean score first, HTML with sheets."""
+"""The run report: totals, failures with reasons, per-video counts, the lowest expected J (or mean score)
+first, HTML with sheets."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
-from savos.io import encode_frame, masks_key, to_table
+from savos.io import encode_frame, masks_key, read_video_masks, to_table
 from savos.io.report import format_report, load_report, write_html
 
 
@@ -54,3 +57,40 @@ def test_an_empty_output_reports_nothing(tmp_path: Path) -> None:
     report = load_report(str(tmp_path))
     assert (report.videos, report.failures, report.runs) == ([], [], [])
     assert "videos labelled: 0" in format_report(report)
+
+
+def _estimated(out: Path, video_id: str, score: float, estimate: float) -> None:
+    """A one-object video whose rows carry a j_estimate (as written with a calibrated checkpoint)."""
+    labels = np.zeros((3, 10, 10), np.uint8)
+    labels[:, 2:6, 2:6] = 1
+    rows = [
+        dataclasses.replace(r, j_estimate=estimate)
+        for t in range(3)
+        for r in encode_frame(video_id, t, f"{t:05d}", labels[t], [1], (labels[t] == 1)[None] * score, "m")
+    ]
+    (out / masks_key(video_id)).parent.mkdir(parents=True)
+    pq.write_table(to_table(rows), out / masks_key(video_id))
+
+
+def test_with_expected_j_the_lowest_estimate_comes_first_whatever_the_score(tmp_path: Path) -> None:
+    _estimated(tmp_path, "confident-but-wrong", 0.95, 0.30)
+    _estimated(tmp_path, "unsure-but-right", 0.60, 0.80)
+    report = load_report(str(tmp_path))
+    assert [v.video_id for v in report.videos] == ["confident-but-wrong", "unsure-but-right"]
+    assert [round(v.j_estimate or 0, 3) for v in report.videos] == [0.3, 0.8]
+    text = format_report(report)
+    assert "lowest expected J first" in text
+    assert "Lowest expected J first" in write_html(report)
+
+
+def test_files_from_before_the_estimate_column_are_read_and_ranked_by_score(tmp_path: Path) -> None:
+    _video(tmp_path, "old", 4, 0.9)
+    old = pq.read_table(tmp_path / masks_key("old")).drop_columns(["j_estimate"])
+    pq.write_table(old, tmp_path / masks_key("old"))  # as written before the column existed
+    _estimated(tmp_path, "new", 0.5, 0.1)
+    report = load_report(str(tmp_path))
+    assert {v.video_id: v.j_estimate for v in report.videos} == {"old": None, "new": pytest.approx(0.1)}
+    assert report.ranked_by == "mean score"  # a mix of estimates and scores would not compare
+    assert [v.video_id for v in report.videos] == ["new", "old"]
+    assert read_video_masks(str(tmp_path), "old").estimates is None
+    np.testing.assert_allclose(read_video_masks(str(tmp_path), "new").estimates[1], 0.1)

@@ -148,3 +148,29 @@ def test_export_command_writes_tool_formats_and_the_labelstudio_config(judo: tup
 def test_labelstudio_refuses_two_objects_with_one_label(judo_masks: VideoMasks, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="two objects share a label"):
         export_video(judo_masks, "labelstudio", tmp_path, names={1: "judoka", 2: "judoka"})
+
+
+@pytest.mark.parametrize("estimated", [True, False])
+def test_the_tools_get_the_expected_j_as_score_where_there_is_one(tmp_path: Path, estimated: bool) -> None:
+    ids = np.zeros((2, 6, 8), np.uint8)
+    ids[:, 1:3, 2:5] = 1
+    ids[:, 4:6, 0:2] = 2
+    scores = {1: np.array([0.9, 0.8], np.float32), 2: np.array([0.7, 0.6], np.float32)}
+    estimates = {1: np.array([0.55, 0.45], np.float32), 2: np.array([0.35, 0.25], np.float32)}
+    video = VideoMasks("v", ["a", "b"], [1, 2], ids, scores, "m", estimates if estimated else None)
+    shown = estimates if estimated else scores
+
+    root = ET.parse(export_video(video, "cvat", tmp_path / "cvat")).getroot()
+    for track in root.findall("track"):
+        obj_id = int(track.find("mask/attribute[@name='object_id']").text)  # type: ignore[union-attr]
+        values = [float(m.findtext("attribute[@name='score']") or "nan") for m in track.findall("mask")]
+        np.testing.assert_allclose(values, shown[obj_id], atol=5e-4)
+    declared = root.findall("meta/task/labels/label/attributes/attribute/name")
+    assert sorted({a.text for a in declared}) == ["object_id", "score"]
+
+    tasks = json.loads(export_video(video, "labelstudio", tmp_path / "ls").read_text())
+    for t, task in enumerate(tasks):
+        (prediction,) = task["predictions"]
+        by_object = {int(r["id"].split("-")[1]): r["score"] for r in prediction["result"]}
+        assert by_object == pytest.approx({1: shown[1][t], 2: shown[2][t]})
+        assert prediction["score"] == pytest.approx((shown[1][t] + shown[2][t]) / 2)

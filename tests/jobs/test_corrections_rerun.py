@@ -24,8 +24,9 @@ from tests.jobs.invariants import output_at
 K = 3
 
 
-def _label(corpus: Path, out: Path, model: SAVOS, corrections: str | None = None) -> None:
-    labeler = VideoLabeler(Predictor(model, device="cpu"), "tiny", output_at(str(out)), corrections=corrections)
+def _label(corpus: Path, out: Path, model: SAVOS, corrections: str | None = None, backward: bool = False) -> None:
+    predictor = Predictor(model, device="cpu")
+    labeler = VideoLabeler(predictor, "tiny", output_at(str(out)), corrections=corrections, backward=backward)
     for task in discover(str(corpus)):
         assert labeler.run_one(task).status == "done"
 
@@ -52,6 +53,8 @@ def test_a_correction_wins_on_its_frame_and_is_propagated_from(tmp_path: Path, t
 def test_the_job_takes_a_corrections_store() -> None:
     config = parse_config(["--input", "in/", "--output", "out/", "--corrections", "s3://bucket/corrections"])
     assert config.corrections == "s3://bucket/corrections"
+    assert not config.backward
+    assert parse_config(["--input", "in/", "--output", "out/", "--backward", "--carry-from", "v1/"]).backward
 
 
 @pytest.mark.ray
@@ -86,3 +89,20 @@ def test_videos_are_carried_from_a_compacted_version_and_a_failed_one_is_labelle
     np.testing.assert_array_equal(b2.ids, b1.ids)
     np.testing.assert_array_equal(read_video_masks(str(tmp_path / "v2"), "a").ids[2] == 2, fix)
     assert len(read_video_masks(str(tmp_path / "v2"), "c").ids) == 4  # failed before: labelled now
+
+
+def test_with_backward_propagation_a_correction_changes_only_the_frames_since_the_previous_annotation(
+    tmp_path: Path, tiny_model: SAVOS
+) -> None:
+    truth = {"a": make_video(6, num_objects=2, seed=3)}
+    corpus = write_dataset(tmp_path / "corpus", truth, every=1000)
+    _label(corpus, tmp_path / "v1", tiny_model)
+    v1 = read_video_masks(str(tmp_path / "v1"), "a")
+    store = tmp_path / "corrections"
+    CorrectionStore(str(store)).add("a", [Correction(K, v1.frame_names[K], 1, truth["a"].masks[K] == 1)])
+    _label(corpus, tmp_path / "forward", tiny_model, corrections=str(store))
+    _label(corpus, tmp_path / "both", tiny_model, corrections=str(store), backward=True)
+    forward, both = (read_video_masks(str(tmp_path / v), "a") for v in ("forward", "both"))
+    np.testing.assert_array_equal(both.ids[0], v1.ids[0])  # the annotated first frame
+    assert not np.array_equal(both.ids[1:K], forward.ids[1:K])  # between the annotations: both directions
+    np.testing.assert_array_equal(both.ids[K:], forward.ids[K:])  # from the fix on: the forward pass

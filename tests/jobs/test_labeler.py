@@ -14,9 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from savos.calibration import CALIBRATION_KEY, JCalibration
+from savos.data import write_palette_png
 from savos.data.synthetic import make_video
 from savos.inference import Predictor, probs_to_ids
 from savos.inference.passes import CPU_PASS_PIXELS
+from savos.io import read_video_masks
 from savos.io.schema import decode_row, run_id_of
 from savos.model import SAVOS
 from savos.quality import OnlineAdaptation, Quality
@@ -25,7 +28,7 @@ from savos_job.config import JobConfig, parse_config
 from savos_job.corpus import discover
 from savos_job.labeler import TaskFeed, VideoLabeler
 from savos_job.opener import OpenAhead, VideoOpener
-from savos_job.prelabel import PrelabelActor
+from savos_job.prelabel import PrelabelActor, job_calibration
 from savos_job.writer import VideoResult
 from tests.conftest import write_dataset
 from tests.jobs.invariants import output_at
@@ -159,9 +162,9 @@ def test_the_actor_runs_its_torch_work_on_one_thread_of_its_own(tmp_path: Path, 
             return super()._predict_many(steps)
 
     class Actor(PrelabelActor):
-        def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
+        def make_predictor(self, job: JobConfig) -> tuple[Predictor, dict[str, Any]]:
             torch_threads.add(threading.get_ident())
-            return Recorded(tiny_model, device="cpu"), "tiny"
+            return Recorded(tiny_model, device="cpu"), {"checkpoint_id": "tiny"}
 
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, num_objects=2, seed=1)})
     config = JobConfig(input=str(corpus), output=str(tmp_path / "out"))
@@ -278,8 +281,8 @@ def test_an_error_that_is_no_videos_own_fails_the_actors_calls(
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
     class Actor(PrelabelActor):
-        def make_predictor(self, job: JobConfig) -> tuple[Predictor, str]:
-            return Broken(tiny_model, device="cpu"), "tiny"
+        def make_predictor(self, job: JobConfig) -> tuple[Predictor, dict[str, Any]]:
+            return Broken(tiny_model, device="cpu"), {"checkpoint_id": "tiny"}
 
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, num_objects=2, seed=1)})
     config = JobConfig(input=str(corpus), output=str(tmp_path / "out"))
@@ -295,3 +298,44 @@ def test_an_error_that_is_no_videos_own_fails_the_actors_calls(
     assert "illegal memory access" in str(later.value.__cause__)
     actor.close()
     assert not list(staging.iterdir()), "the abandoned video's staging is left"
+
+
+def test_with_a_calibration_every_row_carries_its_expected_j(corpus: Path, tmp_path: Path, tiny_model: SAVOS) -> None:
+    calibration = JCalibration((0.2, 0.9), (0.1, 0.8))
+    out = str(tmp_path / "out")
+    task = next(t for t in discover(str(corpus)) if t.video_id == "a")
+    labeler = VideoLabeler(Predictor(tiny_model, device="cpu"), "tiny", output_at(out), calibration=calibration)
+    assert labeler.run_one(task).status == "done"
+    video = read_video_masks(out, "a")
+    assert video.estimates is not None
+    for obj_id in video.obj_ids:
+        np.testing.assert_allclose(video.estimates[obj_id], calibration.estimate(video.scores[obj_id]), atol=1e-6)
+        np.testing.assert_array_equal(video.priority_scores(obj_id), video.estimates[obj_id])
+
+
+def test_the_job_takes_the_calibration_of_its_preset_and_none_for_changed_options() -> None:
+    calibration = JCalibration((0.2, 0.9), (0.1, 0.8))
+    meta = {CALIBRATION_KEY: {"fast": calibration.to_dict()}}
+    assert job_calibration(JobConfig(input="in/", output="out/"), meta) == calibration
+    assert job_calibration(JobConfig(input="in/", output="out/", quality="balanced"), meta) is None
+    assert job_calibration(JobConfig(input="in/", output="out/", scales=(0.5, 1.0)), meta) is None
+
+
+def test_backward_propagation_in_lockstep_equals_one_video_at_a_time(tmp_path: Path, tiny_model: SAVOS) -> None:
+    videos = {name: make_video(5, num_objects=2, seed=seed) for name, seed in (("p", 11), ("q", 12), ("r", 13))}
+    corpus = write_dataset(tmp_path / "corpus", videos, every=1000)
+    for name, video in videos.items():  # object 2 appears at frame 3: annotated there only
+        masks = corpus / "Annotations" / "480p" / name
+        write_palette_png(masks / "00000.png", np.where(video.masks[0] == 1, 1, 0).astype(np.uint8))
+        write_palette_png(masks / "00003.png", np.where(video.masks[3] == 2, 2, 0).astype(np.uint8))
+    predictor = Predictor(tiny_model, device="cpu")
+    tasks = sorted(discover(str(corpus)), key=lambda t: t.video_id)
+    alone, together = str(tmp_path / "alone"), str(tmp_path / "together")
+    for task in tasks:
+        assert VideoLabeler(predictor, "tiny", output_at(alone), backward=True).run_one(task).status == "done"
+    labeler = VideoLabeler(predictor, "tiny", output_at(together), max_active=2, backward=True)
+    assert [r.status for r in labeler.run(iter(tasks))] == ["done"] * 3
+    for name in videos:
+        one, many = read_video_masks(alone, name), read_video_masks(together, name)
+        assert all((one.ids[t] == 2).any() for t in range(3))  # object 2 before its annotation
+        np.testing.assert_array_equal(many.ids, one.ids)

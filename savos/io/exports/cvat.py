@@ -11,7 +11,8 @@
 A mask is CVAT's own RLE over the object's bounding box (``left top width height``): run lengths in row-major
 order, the first run background. Every shape carries the corpus's object id as an ``object_id`` attribute
 (declared on each label, not editable in CVAT) so that corrections come back to the right object whatever
-track ids CVAT gives on import.
+track ids CVAT gives on import, and its score on that frame as a ``score`` attribute (the expected J where the
+model has a calibration, else its mean probability: see :meth:`~savos.io.reader.VideoMasks.priority_scores`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from savos.data.errors import InputError
 from ..reader import VideoMasks
 
 OBJECT_ID = "object_id"
+SCORE = "score"
 LAYOUTS = {"cvat": "interpolation", "cvat-images": "annotation"}
 
 
@@ -49,7 +51,8 @@ def write_cvat(video: VideoMasks, path: Path, labels: Mapping[int, str], *, layo
             for obj_id in video.obj_ids:
                 mask = ids == obj_id
                 if mask.any():
-                    image.append(_mask(mask, obj_id, label=labels[obj_id]))
+                    score = float(video.priority_scores(obj_id)[t])
+                    image.append(_mask(mask, obj_id, score, label=labels[obj_id]))
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
@@ -73,15 +76,17 @@ def _meta(video: VideoMasks, labels: Mapping[int, str], mode: str) -> ET.Element
         label = ET.SubElement(declared, "label")
         ET.SubElement(label, "name").text = name
         ET.SubElement(label, "type").text = "mask"
-        attribute = ET.SubElement(ET.SubElement(label, "attributes"), "attribute")
-        for tag, text in [
-            ("name", OBJECT_ID),
-            ("mutable", "False"),
-            ("input_type", "number"),
-            ("default_value", "0"),
-            ("values", "0;65535;1"),
-        ]:
-            ET.SubElement(attribute, tag).text = text
+        attributes = ET.SubElement(label, "attributes")
+        for name, values in [(OBJECT_ID, "0;65535;1"), (SCORE, "0;1;0.001")]:
+            attribute = ET.SubElement(attributes, "attribute")
+            for tag, text in [
+                ("name", name),
+                ("mutable", "False"),
+                ("input_type", "number"),
+                ("default_value", "0"),
+                ("values", values),
+            ]:
+                ET.SubElement(attribute, tag).text = text
     size = ET.SubElement(task, "original_size")
     ET.SubElement(size, "width").text = str(width)
     ET.SubElement(size, "height").text = str(height)
@@ -93,17 +98,19 @@ def _track(video: VideoMasks, obj_id: int, label: str, track_id: int) -> ET.Elem
     track = ET.Element("track", id=str(track_id), label=label, source="auto")
     last: ET.Element | None = None
     for t, ids in enumerate(video.ids):
-        mask = ids == obj_id
+        mask, score = ids == obj_id, float(video.priority_scores(obj_id)[t])
         if mask.any():
-            last = _mask(mask, obj_id, frame=t)
+            last = _mask(mask, obj_id, score, frame=t)
             track.append(last)
         elif last is not None:  # gone: the same geometry, outside
-            gone = _mask_element(obj_id, {**last.attrib, "frame": str(t), "outside": "1"})
+            gone = _mask_element(obj_id, score, {**last.attrib, "frame": str(t), "outside": "1"})
             track.append(gone)
     return track if last is not None else None
 
 
-def _mask(mask: np.ndarray, obj_id: int, *, frame: int | None = None, label: str | None = None) -> ET.Element:
+def _mask(
+    mask: np.ndarray, obj_id: int, score: float, *, frame: int | None = None, label: str | None = None
+) -> ET.Element:
     rle, left, top, width, height = encode_cvat_rle(mask)
     attrib = {"label": label} if label is not None else {"frame": str(frame), "keyframe": "1", "outside": "0"}
     attrib |= {
@@ -116,12 +123,13 @@ def _mask(mask: np.ndarray, obj_id: int, *, frame: int | None = None, label: str
         "height": str(height),
         "z_order": "0",
     }
-    return _mask_element(obj_id, attrib)
+    return _mask_element(obj_id, score, attrib)
 
 
-def _mask_element(obj_id: int, attrib: dict[str, str]) -> ET.Element:
+def _mask_element(obj_id: int, score: float, attrib: dict[str, str]) -> ET.Element:
     element = ET.Element("mask", attrib)
     ET.SubElement(element, "attribute", name=OBJECT_ID).text = str(obj_id)
+    ET.SubElement(element, "attribute", name=SCORE).text = f"{score:.3f}"
     return element
 
 

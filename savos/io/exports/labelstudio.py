@@ -3,8 +3,9 @@
 Label Studio's video task type holds boxes only, so a video becomes one image task per frame (``data.image``
 from a URL template, with the video id and frame beside it) whose prediction holds one ``brushlabels`` region
 per object present: the mask in Label Studio's brush RLE (encoded by ``label-studio-sdk``), the object's label,
-its score, and the model version. The label is what names an object across a video's frames in Label Studio, so
-each object needs a label of its own.
+its score (the expected J where the model has a calibration, else its mean probability), and the model
+version; the prediction's score, the mean of its regions', is what Label Studio sorts tasks by. The label is
+what names an object across a video's frames in Label Studio, so each object needs a label of its own.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def labelstudio_tasks(
             mask = ids == obj_id
             if not mask.any():
                 continue
-            score = float(video.scores[obj_id][t])
+            score = float(video.priority_scores(obj_id)[t])
             scores.append(score)
             regions.append(
                 {
