@@ -5,8 +5,9 @@ checkpoint, a local Ray). The video's ground truth of frame k stands in for a pe
 masks are exported as CVAT XML with that frame replaced, and ``savos import-corrections`` reads it back into a
 corrections store. The job then writes v2 with ``--corrections`` and ``--carry-from v1``. Checked (the script
 exits 1 on any failure): v2's summary says one video recomputed and the others carried; frames before k equal
-v1's; frame k equals the fix; and it reports J against the ground truth after k, v1 against v2. From the
-repository root:
+v1's (with ``--backward``, both versions propagate backwards too, and only frame 0 must equal v1's); frame k
+equals the fix; and it reports J against the ground truth after k (and on frames 1..k-1), v1 against v2. From
+the repository root:
 
     python benchmarks/corrections_loop.py --sequence bmx-bumps --k 30 --others boat hike --json out.json
 

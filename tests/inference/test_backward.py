@@ -56,12 +56,12 @@ def test_a_correction_changes_only_the_frames_since_the_previous_annotation(tiny
         np.testing.assert_array_equal(both[t], forward[t])
 
 
-def test_the_directions_mix_by_nearness_and_objects_only_backwards_are_added() -> None:
+def test_the_directions_are_averaged_and_objects_only_backwards_are_added() -> None:
     forward = torch.tensor([[[0.8]]])  # object 1
-    backward = BackwardFrame([1, 2], torch.tensor([[[0.2]], [[0.5]]], dtype=torch.float16), [1.0, 1.0], [0.5, None])
+    backward = BackwardFrame([1, 2], torch.tensor([[[0.2]], [[0.5]]], dtype=torch.float16))
     obj_ids, probs = merge_directions([1], forward, backward)
     assert obj_ids == [1, 2]
-    mixed = (0.5 * 0.8 + 1.0 * 0.2) / 1.5  # the backward annotation is nearer: it weighs twice
+    mixed = (0.8 + 0.2) / 2
     expected = soft_aggregate(torch.tensor([[[mixed]], [[0.5]]]))[1:]  # then aggregated again, as the engine does
     torch.testing.assert_close(probs, expected, atol=1e-3, rtol=0)
 

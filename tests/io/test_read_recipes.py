@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -52,3 +53,17 @@ def test_pyarrow_dataset(masks_folder: Path) -> None:
 
 def test_duckdb(masks_folder: Path) -> None:
     _check(duckdb.sql(f"SELECT * FROM read_parquet('{masks_folder}/*/*.parquet')").df())
+
+
+def test_duckdb_expected_j_per_object_also_over_files_from_before_the_column(masks_folder: Path) -> None:
+    old = masks_folder.parent / masks_key("00042")
+    pq.write_table(pq.read_table(old).drop_columns(["j_estimate"]), old)  # written before the column existed
+    new = masks_folder.parent / masks_key("bear")
+    table = pq.read_table(new)
+    pq.write_table(table.set_column(table.schema.get_field_index("j_estimate"), "j_estimate", pa.array(
+        [0.25, 0.5, 0.75], pa.float32())), new)  # fmt: skip
+    query = (
+        f"SELECT video_id, obj_id, avg(j_estimate) j FROM read_parquet('{masks_folder}/*/*.parquet', "
+        "union_by_name=true) GROUP BY 1, 2 ORDER BY 1"
+    )
+    assert duckdb.sql(query).fetchall() == [("00042", 1, None), ("bear", 1, 0.5)]
