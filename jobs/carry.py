@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from savos.data.errors import InputError
 from savos.io.compaction import read_compacted
 from savos.io.corrections import corrections_digest, corrections_folder
-from savos.io.schema import corrections_of, display_id, preview_key, schema_of_run, video_key
+from savos.io.schema import conform, corrections_of, display_id, preview_key, video_key
 
 from .config import JobConfig
 from .corpus import VideoTask
@@ -235,5 +235,5 @@ def _comparable(value: Any) -> Any:
 
 def _parquet_bytes(table: Any) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(table.cast(schema_of_run(None)), buffer, compression="zstd")
+    pq.write_table(conform(table), buffer, compression="zstd")
     return buffer.getvalue()

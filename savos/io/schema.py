@@ -147,6 +147,15 @@ def encode_labels(
     return rows
 
 
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` with :data:`SCHEMA`'s columns: a nullable column it lacks (a file written before the column
+    existed) is added as nulls."""
+    for field in SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(len(table), field.type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
 def to_table(rows: Sequence[MaskRow]) -> pa.Table:
     """An Arrow table with :data:`SCHEMA` (an empty table when there are no rows)."""
     columns = {name: [getattr(row, name) for row in rows] for name in SCHEMA.names}

@@ -14,6 +14,7 @@ import pytest
 from savos.io.schema import (
     MAX_KEY_BYTES,
     SCHEMA,
+    conform,
     decode_row,
     encode_frame,
     failure_key,
@@ -86,3 +87,13 @@ def test_a_long_id_is_whole_in_its_rows_when_read_as_a_hive_dataset(tmp_path: Pa
         pq.write_table(to_table(encode_frame(video_id, 0, "0", labels, [1], labels[None] * 1.0, "m")), path)
     table = pads.dataset(tmp_path / "masks", partitioning="hive").to_table()
     assert sorted(table.column("video_id").to_pylist()) == sorted(["short", LONG_IDS[0]])
+
+
+def test_a_table_from_before_a_column_existed_conforms_with_nulls() -> None:
+    labels = np.zeros((4, 4), np.uint8)
+    labels[1:3, 1:3] = 1
+    old = to_table(encode_frame("v", 0, "00000", labels, [1], labels[None] * 0.9, "m")).drop_columns(["j_estimate"])
+    table = conform(old)
+    assert table.schema.equals(SCHEMA)
+    assert table.column("j_estimate").to_pylist() == [None]
+    assert table.column("area").to_pylist() == [4]
