@@ -17,7 +17,7 @@ import numpy as np
 from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.inference import Predictor, VideoState
-from savos.io.corrections import corrections_folder
+from savos.io.corrections import REMOVED_FILE, corrections_folder, read_removals
 
 from .carry import folder_digest
 from .corpus import VideoTask
@@ -47,7 +47,8 @@ class VideoOpener:
         :class:`~savos.data.errors.InputError` naming the file for bad input."""
         task, staging = video.task, Path(video.staging.name)
         video.frames = frames = open_video(task, staging, self.retry)
-        annotations = [load_annotations(task, frames, staging, self.retry), self._corrections(video)]
+        corrected, absences = self._corrections(video)
+        annotations = [load_annotations(task, frames, staging, self.retry), corrected]
         objects = sorted({int(i) for given in annotations for ids in given.values() for i in np.unique(ids) if i})
         if self.max_objects is not None and len(objects) > self.max_objects:
             raise InputError(task.masks, f"{len(objects)} objects, more than the limit of {self.max_objects}")
@@ -56,25 +57,42 @@ class VideoOpener:
             for frame_idx, ids in given.items():
                 for obj_id, mask in object_masks(ids).items():
                     self.predictor.add_mask(state, frame_idx, obj_id, mask)
+        for frame_idx, obj_id in absences:
+            self.predictor.add_absence(state, frame_idx, obj_id)
         video.objects = len(objects)
         return state
 
-    def _corrections(self, video: VideoInProgress) -> dict[int, np.ndarray]:
-        """``{frame_idx: ids}`` of the video's corrected objects in the store; none where it has no folder. The
-        digest of what was read goes with the video's masks (:mod:`savos_job.carry`)."""
+    def _corrections(self, video: VideoInProgress) -> tuple[dict[int, np.ndarray], list[tuple[int, int]]]:
+        """``{frame_idx: ids}`` of the video's corrected objects in the store, and its ``(frame_idx, obj_id)``
+        absences (masks a person removed); none where it has no folder. The digest of what was read goes with
+        the video's masks (:mod:`savos_job.carry`)."""
         if self.corrections is None:
-            return {}
+            return {}, []
         task, frames, staging = video.task, video.frames, Path(video.staging.name)
         assert frames is not None
         folder = corrections_folder(self.corrections, task.video_id)
         storage, path = Storage.open(folder, self.retry)
         if not storage.isdir(path):
-            return {}
+            return {}, []
         video.corrections = folder_digest(storage, path)
-        (staging / "corrections").mkdir()
-        return load_annotations(
-            VideoTask(task.video_id, task.source, folder), frames, staging / "corrections", self.retry
-        )
+        files = [name for name, _ in storage.iter_files(path)]
+        corrected: dict[int, np.ndarray] = {}
+        if any(name.lower().endswith(".png") for name in files):
+            (staging / "corrections").mkdir()
+            corrected = load_annotations(
+                VideoTask(task.video_id, task.source, folder), frames, staging / "corrections", self.retry
+            )
+        removed = storage.join(path, REMOVED_FILE)
+        if removed not in files:
+            return corrected, []
+        uri = storage.uri(removed)
+        absences = []
+        for name, obj_ids in read_removals(storage.read(removed), uri).items():
+            frame_idx = frames.frame_index(name)
+            if frame_idx is None:
+                raise InputError(uri, f"frame {name!r} is not a frame of video {task.video_id!r}")
+            absences += [(frame_idx, obj_id) for obj_id in obj_ids]
+        return corrected, absences
 
 
 class OpenAhead:

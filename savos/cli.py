@@ -465,8 +465,10 @@ def _run_import_corrections(args: argparse.Namespace) -> int:
     store = CorrectionStore(args.into)
     written = store.add(args.video_id, corrections)
     for obj_id in sorted({c.obj_id for c in corrections}):
-        frames = [c.frame_name for c in corrections if c.obj_id == obj_id]
-        print(f"{args.video_id}: object {obj_id} corrected on frame(s) {', '.join(frames)}")
+        for removal, what in ((False, "corrected"), (True, "removed")):
+            frames = [c.frame_name for c in corrections if c.obj_id == obj_id and c.removal == removal]
+            if frames:
+                print(f"{args.video_id}: object {obj_id} {what} on frame(s) {', '.join(frames)}")
     print(f"{len(written)} file(s) under {store.folder(args.video_id)}")
     return 0
 

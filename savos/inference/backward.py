@@ -45,8 +45,9 @@ def backward_spans(prompts: dict[int, dict[int, np.ndarray]]) -> dict[int, dict[
     backwards: from its previous annotation's next frame (frame 0 for its first) to k - 1. Empty spans left out."""
     frames_of: dict[int, list[int]] = {}
     for frame_idx in sorted(prompts):
-        for obj_id in prompts[frame_idx]:
-            frames_of.setdefault(obj_id, []).append(frame_idx)
+        for obj_id, mask in prompts[frame_idx].items():
+            if mask.any():  # an absence (an empty mask) is nothing to propagate from
+                frames_of.setdefault(obj_id, []).append(frame_idx)
     spans: dict[int, dict[int, int]] = {}
     for obj_id, annotated in frames_of.items():
         for previous, k in zip([-1, *annotated], annotated, strict=False):

@@ -259,6 +259,20 @@ class Predictor:
             raise ValueError(f"mask for object {obj_id} at frame {frame_idx} is empty")
         state.prompts.setdefault(frame_idx, {})[obj_id] = mask
 
+    def add_absence(self, state: VideoState, frame_idx: int, obj_id: int) -> None:
+        """Say ``obj_id`` is not on frame ``frame_idx`` (a person removed its mask there): on that frame it has
+        no pixels, and the next frame's guidance has none of it. It stays tracked: the network may find it again
+        from its reference on later frames, as it would after leaving and coming back. The object must be
+        annotated on an earlier frame (an error when that frame is reached otherwise)."""
+        if frame_idx < state.next_frame_idx:
+            raise ValueError(
+                f"frame {frame_idx} was already propagated; annotate frames ahead of {state.next_frame_idx}"
+            )
+        size = state.size or next(iter(m.shape for masks in state.prompts.values() for m in masks.values()), None)
+        if size is None:
+            raise ValueError(f"object {obj_id}: an absence needs the object annotated first")
+        state.prompts.setdefault(frame_idx, {})[obj_id] = np.zeros(size, bool)
+
     def propagate_backward(self, state: VideoState) -> None:
         """Also propagate backwards from annotations after frame 0 (:mod:`~savos.inference.backward`): an object
         first annotated at frame k gets masks before k, and an object annotated again (corrected) at k gets its
@@ -419,6 +433,9 @@ class Predictor:
             step.guidance = torch.stack([state.guidance[i] for i in tracked])
             step.reference = {view: torch.stack([ref[i] for i in tracked]) for view, ref in state.reference.items()}
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
+        absent = [oid for oid in new_ids if not bool(prompts[oid].any())]
+        if absent:
+            raise ValueError(f"objects {absent} are marked absent on frame {frame_idx} before any annotation of them")
         if new_ids and self.online is not None and state.decoder is None:
             state.decoder = self._adapt(image, prompts)
         if new_ids:

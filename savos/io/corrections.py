@@ -4,13 +4,15 @@ A tool export holds every mask of a video, corrected or not. What a person chang
 with the pre-labels it was made from: each (frame, object) whose mask differs is a correction. Corrections are
 kept in a store beside the corpus, in the corpus's own annotation layout (``STORE/<video>/<frame>.png``,
 palette PNGs of object ids), so a rerun reads them like any sparse annotation: on its frame the corrected mask
-wins, and the object is propagated from there.
+wins, and the object is propagated from there. A mask a person deleted is kept as an absence
+(``STORE/<video>/removed.json``: ``{frame name: [object ids]}``): on that frame the object has no pixels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -31,6 +33,16 @@ from .schema import video_key
 logger = logging.getLogger(__name__)
 
 FORMATS = ("cvat", "cvat-images", "labelstudio", "davis")
+REMOVED_FILE = "removed.json"  # in a video's corrections folder: {frame name: [ids of objects removed there]}
+
+
+def read_removals(data: bytes, source: str) -> dict[str, list[int]]:
+    """``{frame name: [object ids]}`` from a video's ``removed.json``; :class:`InputError` naming it if malformed."""
+    try:
+        loaded = json.loads(data)
+        return {str(name): [int(i) for i in ids] for name, ids in loaded.items()}
+    except (ValueError, TypeError, AttributeError) as err:
+        raise InputError(source, f"not a map of frame names to object ids ({err})") from err
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,11 @@ class Correction:
     frame_idx: int
     frame_name: str
     obj_id: int
-    mask: np.ndarray  # (H, W) bool
+    mask: np.ndarray  # (H, W) bool; all False: the person removed the object from this frame
+
+    @property
+    def removal(self) -> bool:
+        return not bool(self.mask.any())
 
 
 def read_tool_masks(path: Path, fmt: str, video: VideoMasks, names: Mapping[int, str] | None = None) -> np.ndarray:
@@ -79,14 +95,6 @@ def find_corrections(video: VideoMasks, ids: np.ndarray, source: str | Path) -> 
         for obj_id in video.obj_ids:
             fixed = ids[t] == obj_id
             if np.array_equal(fixed, video.ids[t] == obj_id):
-                continue
-            if not fixed.any():
-                logger.warning(
-                    "%s: object %d was removed on frame %s; a removal is not an annotation, so it is not kept",
-                    source,
-                    obj_id,
-                    video.frame_names[t],
-                )
                 continue
             corrections.append(Correction(t, video.frame_names[t], obj_id, fixed))
     return corrections
@@ -129,26 +137,46 @@ class CorrectionStore:
         return corrections_folder(self.uri, video_id)
 
     def add(self, video_id: str, corrections: Iterable[Correction]) -> list[str]:
-        """Merge ``corrections`` into the store (a frame's earlier corrections of other objects are kept);
-        returns the files written. Every frame is composed before the first write."""
+        """Merge ``corrections`` into the store (a frame's earlier corrections of other objects are kept; a
+        later one of the same object, mask or removal, replaces the earlier); returns the files written. Every
+        file is composed before the first write."""
         by_frame: dict[str, list[Correction]] = {}
         for correction in corrections:
             by_frame.setdefault(correction.frame_name, []).append(correction)
         folder = posixpath.join(self.root, video_key(video_id))
+        removed_path = posixpath.join(folder, REMOVED_FILE)
+        removed = self._read_removed(removed_path)
         frames = {}
         for name, fixes in by_frame.items():
             path = posixpath.join(folder, f"{name}.png")
             ids = self._read(path, fixes[0].mask.shape)
+            gone = set(removed.get(name, []))
             for fix in fixes:
                 ids[ids == fix.obj_id] = 0
                 ids[fix.mask] = fix.obj_id
+                gone = gone | {fix.obj_id} if fix.removal else gone - {fix.obj_id}
+            removed[name] = sorted(gone)
             frames[path] = ids
+        written = []
         for path, ids in frames.items():
-            buffer = io.BytesIO()
-            write_palette_png(buffer, ids)
             self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-            self.fs.pipe_file(path, buffer.getvalue())
-        return [self.fs.unstrip_protocol(path) for path in frames]
+            if ids.any():
+                buffer = io.BytesIO()
+                write_palette_png(buffer, ids)
+                self.fs.pipe_file(path, buffer.getvalue())
+                written.append(path)
+            elif self.fs.exists(path):  # every object of the frame removed: no annotation left there
+                self.fs.rm_file(path)
+        removed = {name: ids for name, ids in sorted(removed.items()) if ids}
+        if removed or self.fs.exists(removed_path):
+            self.fs.pipe_file(removed_path, json.dumps(removed, indent=1).encode())
+            written.append(removed_path)
+        return [self.fs.unstrip_protocol(path) for path in written]
+
+    def _read_removed(self, path: str) -> dict[str, list[int]]:
+        if not self.fs.exists(path):
+            return {}
+        return {str(k): [int(i) for i in v] for k, v in json.loads(self.fs.cat_file(path)).items()}
 
     def _read(self, path: str, shape: tuple[int, ...]) -> np.ndarray:
         if not self.fs.exists(path):

@@ -73,3 +73,28 @@ def test_frames_that_cannot_be_read_again_are_refused(tiny_model: SAVOS) -> None
     predictor.add_mask(state, 2, 1, video.masks[2] == 1)
     with pytest.raises(ValueError, match="reads the frames again"):
         predictor.propagate_backward(state)
+
+
+def test_an_absence_empties_its_frame_and_the_object_stays_tracked(tiny_model: SAVOS) -> None:
+    video = make_video(num_frames=5, height=48, width=64, num_objects=2, seed=8)
+    predictor = Predictor(tiny_model, device="cpu")
+    plain = _labels(predictor, started(predictor, video, {0: [1, 2]}))
+    state = started(predictor, video, {0: [1, 2]})
+    predictor.add_absence(state, 2, 1)
+    predictor.propagate_backward(state)  # an absence is nothing to propagate backwards from
+    assert not state.backward
+    marked = _labels(predictor, state)
+    for t in (0, 1):
+        np.testing.assert_array_equal(marked[t], plain[t])
+    assert (plain[2] == 1).any()
+    assert not (marked[2] == 1).any()  # absent where the person said so
+    assert (marked[2] == 2).any()
+
+
+def test_an_absence_before_any_annotation_of_the_object_is_an_error(tiny_model: SAVOS) -> None:
+    video = make_video(num_frames=4, height=48, width=64, num_objects=2, seed=9)
+    predictor = Predictor(tiny_model, device="cpu")
+    state = started(predictor, video, {0: [1]})
+    predictor.add_absence(state, 1, 2)
+    with pytest.raises(ValueError, match=r"objects \[2\] are marked absent on frame 1 before any annotation"):
+        _labels(predictor, state)

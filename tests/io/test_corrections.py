@@ -4,6 +4,7 @@ corrections store; bad exports are refused naming the file, and nothing in the s
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -129,3 +130,17 @@ def test_corrections_for_a_video_not_in_the_output_are_refused(
     assert main([*command, "--into", str(tmp_path / "store")]) == 2
     assert "no masks for video 'judo-2'" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
+
+
+def test_a_mask_deleted_in_the_tool_is_kept_as_an_absence(
+    judo: tuple[Path, Path], judo_masks: VideoMasks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = judo_masks.ids.copy()
+    assert (ids[K] == 3).any()
+    ids[K][ids[K] == 3] = 0  # the person deleted object 3's mask on frame K
+    export = export_video(dataclasses.replace(judo_masks, ids=ids), "cvat", tmp_path / "export", names=NAMES)
+    labels = [arg for obj_id, name in NAMES.items() for arg in ("--label", f"{obj_id}={name}")]
+    assert _import(judo[1], "cvat", export, tmp_path / "store", *labels) == 0
+    assert f"judo: object 3 removed on frame(s) {K:05d}" in capsys.readouterr().out
+    assert json.loads((tmp_path / "store" / "judo" / "removed.json").read_text()) == {f"{K:05d}": [3]}
+    assert not (tmp_path / "store" / "judo" / f"{K:05d}.png").exists()

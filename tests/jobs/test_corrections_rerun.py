@@ -106,3 +106,26 @@ def test_with_backward_propagation_a_correction_changes_only_the_frames_since_th
     np.testing.assert_array_equal(both.ids[0], v1.ids[0])  # the annotated first frame
     assert not np.array_equal(both.ids[1:K], forward.ids[1:K])  # between the annotations: both directions
     np.testing.assert_array_equal(both.ids[K:], forward.ids[K:])  # from the fix on: the forward pass
+
+
+def test_a_removed_mask_is_an_absence_on_its_frame(tmp_path: Path, tiny_model: SAVOS) -> None:
+    truth = {"a": make_video(6, num_objects=2, seed=3)}
+    corpus = write_dataset(tmp_path / "corpus", truth, every=1000)
+    _label(corpus, tmp_path / "v1", tiny_model)
+    v1 = read_video_masks(str(tmp_path / "v1"), "a")
+    assert (v1.ids[K] == 2).any()
+    store = CorrectionStore(str(tmp_path / "corrections"))
+    nothing = np.zeros(v1.ids.shape[1:], bool)
+    store.add("a", [Correction(K, v1.frame_names[K], 2, nothing)])
+    assert not (tmp_path / "corrections" / "a" / f"{K:05d}.png").exists()  # no mask left on that frame
+    assert json.loads((tmp_path / "corrections" / "a" / "removed.json").read_text()) == {f"{K:05d}": [2]}
+
+    _label(corpus, tmp_path / "v2", tiny_model, corrections=str(store.uri))
+    v2 = read_video_masks(str(tmp_path / "v2"), "a")
+    np.testing.assert_array_equal(v2.ids[:K], v1.ids[:K])
+    assert not (v2.ids[K] == 2).any()  # removed where the person removed it
+
+    # A later fix of the object on that frame replaces the removal.
+    store.add("a", [Correction(K, v1.frame_names[K], 2, truth["a"].masks[K] == 2)])
+    assert json.loads((tmp_path / "corrections" / "a" / "removed.json").read_text()) == {}
+    assert (tmp_path / "corrections" / "a" / f"{K:05d}.png").exists()
