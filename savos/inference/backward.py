@@ -42,16 +42,17 @@ class BackwardFrame:
 
 def backward_spans(prompts: dict[int, dict[int, np.ndarray]]) -> dict[int, dict[int, int]]:
     """``{k: {obj_id: first frame}}``: for each annotation of an object at frame k, the frames it updates going
-    backwards: from its previous annotation's next frame (frame 0 for its first) to k - 1. Empty spans left out."""
+    backwards: from the frame after its previous annotation or absence (frame 0 for its first) to k - 1. Empty
+    spans left out."""
     frames_of: dict[int, list[int]] = {}
     for frame_idx in sorted(prompts):
-        for obj_id, mask in prompts[frame_idx].items():
-            if mask.any():  # an absence (an empty mask) is nothing to propagate from
-                frames_of.setdefault(obj_id, []).append(frame_idx)
+        for obj_id in prompts[frame_idx]:
+            frames_of.setdefault(obj_id, []).append(frame_idx)
     spans: dict[int, dict[int, int]] = {}
     for obj_id, annotated in frames_of.items():
         for previous, k in zip([-1, *annotated], annotated, strict=False):
-            if previous + 1 < k:
+            # An absence (an empty mask) bounds a span like any annotation, but is nothing to propagate from.
+            if previous + 1 < k and prompts[k][obj_id].any():
                 spans.setdefault(k, {})[obj_id] = previous + 1
     return spans
 

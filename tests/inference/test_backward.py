@@ -21,10 +21,11 @@ def _labels(predictor: Predictor, state) -> dict[int, np.ndarray]:  # type: igno
 
 
 def test_spans_run_from_the_previous_annotation_to_each_later_one() -> None:
-    mask = np.ones((2, 2), bool)
-    prompts = {0: {1: mask}, 4: {1: mask, 2: mask}, 5: {1: mask}, 7: {3: mask}}
-    # Object 1: 1-3 from its fix at 4 (5 follows 4 at once: nothing between); 2 and 3: from frame 0.
-    assert backward_spans(prompts) == {4: {1: 1, 2: 0}, 7: {3: 0}}
+    mask, absent = np.ones((2, 2), bool), np.zeros((2, 2), bool)
+    prompts = {0: {1: mask}, 4: {1: mask, 2: mask}, 5: {1: mask}, 7: {3: mask}, 8: {2: absent}, 11: {2: mask}}
+    # Object 1: 1-3 from its fix at 4 (5 follows 4 at once: nothing between); 2 and 3: from frame 0; object 2
+    # again from 11 back to the frame after its absence at 8 (the absence itself starts nothing).
+    assert backward_spans(prompts) == {4: {1: 1, 2: 0}, 7: {3: 0}, 11: {2: 9}}
 
 
 def test_an_object_that_appears_later_gets_masks_before_it_and_the_rest_is_unchanged(tiny_model: SAVOS) -> None:
