@@ -103,8 +103,11 @@ def _json_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
 def format_report(report: RunReport, lowest: int = 10) -> str:
     lines = [f"output {report.output}"]
     for run in report.runs:
+        carried = (
+            f", {run['videos_carried']} carried from {run.get('carried_from')}" if run.get("videos_carried") else ""
+        )
         lines.append(
-            f"  run {run.get('run_id')}: {run.get('videos_done')} done, {run.get('videos_failed')} failed, "
+            f"  run {run.get('run_id')}: {run.get('videos_done')} done, {run.get('videos_failed')} failed{carried}, "
             f"{run.get('frames')} frames, {run.get('frames_per_second')} frames/s"
         )
     lines.append(f"videos labelled: {len(report.videos)} ({report.frames} frames); failed: {len(report.failures)}")

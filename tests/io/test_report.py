@@ -38,6 +38,8 @@ def test_report_lists_failures_and_the_lowest_scores_first(tmp_path: Path) -> No
     (tmp_path / "_runs").mkdir()
     run = {"run_id": "r1", "videos_done": 2, "videos_failed": 1, "frames": 10, "frames_per_second": 5.0}
     (tmp_path / "_runs" / "r1.json").write_text(json.dumps(run))
+    rerun = {**run, "run_id": "r2", "videos_done": 1, "videos_carried": 1, "carried_from": "labels/v1"}
+    (tmp_path / "_runs" / "r2.json").write_text(json.dumps(rerun))
     (tmp_path / "previews").mkdir()
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "previews" / "doubtful.png")
 
@@ -46,6 +48,8 @@ def test_report_lists_failures_and_the_lowest_scores_first(tmp_path: Path) -> No
     assert [round(v.mean_score, 3) for v in report.videos] == [0.4, 0.9]
     text = format_report(report)
     assert "videos labelled: 2 (10 frames); failed: 1" in text
+    assert "run r1: 2 done, 1 failed, 10 frames" in text
+    assert "run r2: 1 done, 1 failed, 1 carried from labels/v1, 10 frames" in text
     assert "broken: InputError: x.jpg: cannot decode image" in text
     assert text.index("doubtful") < text.index("good")
     page = write_html(report)
