@@ -40,11 +40,10 @@ MASK_SETTINGS = ("checkpoint", "test_time", "max_pixels", "max_objects", "backwa
 COPIES_IN_FLIGHT = 64  # bounded, so the driver stays flat however many videos are carried
 
 
-def folder_digest(storage: Storage, folder: str) -> str | None:
-    """The corrections digest of one video's folder of a corrections store; None when it has no files."""
-    prefix = len(folder.rstrip(storage.fs.sep)) + 1
-    files = [(path[prefix:], storage.read(path)) for path, _ in storage.iter_files(folder)]
-    return corrections_digest(files) if files else None
+def read_folder(storage: Storage, folder: str) -> dict[str, bytes]:
+    """Every file of one video's folder of a corrections store, by its name within the folder (none when the
+    folder is not there): what the video's corrections digest is made of."""
+    return {key: storage.read(storage.join(folder, key)) for key, _ in storage.iter_relative(folder)}
 
 
 def video_corrections_digest(store: str | None, video_id: str, retry: RetryPolicy) -> str | None:
@@ -52,7 +51,8 @@ def video_corrections_digest(store: str | None, video_id: str, retry: RetryPolic
     if store is None:
         return None
     storage, folder = Storage.open(corrections_folder(store, video_id), retry)
-    return folder_digest(storage, folder)
+    files = read_folder(storage, folder)
+    return corrections_digest(files.items()) if files else None
 
 
 @dataclass
@@ -76,8 +76,8 @@ class CarryOver:
         self.output, self.previous, self.store = output, previous, config.corrections
         self.written: WrittenOutputs = previous.written()
         self.previews = DigestSet()
-        for path, _ in previous.storage.iter_files(previous.storage.join(previous.root, "previews")):
-            self.previews.add(path[len(previous.root.rstrip("/")) + 1 :])
+        for key, _ in previous.storage.iter_relative(previous.root, "previews"):
+            self.previews.add(key)
         self.corrected = self._corrected_videos()
         self.counts = CarryCounts()
         self._lock = threading.Lock()
@@ -97,10 +97,9 @@ class CarryOver:
         if self.store is None:
             return keys
         storage, root = Storage.open(self.store, self.previous.storage.retry)
-        for path, _ in storage.iter_files(root):
-            relative = path[len(root.rstrip(storage.fs.sep)) + 1 :]
-            if "/" in relative:
-                keys.add(relative.split("/", 1)[0])
+        for key, _ in storage.iter_relative(root):
+            if "/" in key:
+                keys.add(key.split("/", 1)[0])
         return keys
 
     def takes(self, task: VideoTask) -> bool:
@@ -118,10 +117,9 @@ class CarryOver:
     def _recorded_corrections(self, video_id: str) -> str | None:
         """The corrections digest the earlier masks were labelled with. A compacted video keeps none: it is
         taken as labelled without corrections (so corrections in the store now are new to it)."""
-        path = self.previous.masks(video_id)
-        if not self.previous.storage.exists(path):
+        if not self.written.has_masks_file(video_id):
             return None
-        fs = self.previous.storage.fs
+        path, fs = self.previous.masks(video_id), self.previous.storage.fs
 
         def read() -> str | None:
             with fs.open(path, "rb") as f:
@@ -146,9 +144,8 @@ class CarryOver:
     def _copy(self, video_id: str) -> bool:
         """Copy one video's masks (and preview); whether a preview came with them."""
         previous, output = self.previous, self.output
-        source = previous.masks(video_id)
-        if previous.storage.exists(source):
-            output.copy_from(previous.storage, source, output.masks(video_id))
+        if self.written.has_masks_file(video_id):  # as listed at the start: no request per video to find out
+            output.copy_from(previous.storage, previous.masks(video_id), output.masks(video_id))
         else:  # compacted in the earlier version: its rows, read from their row group, become a per-video file
             table = previous.storage.retry.call(
                 lambda: read_compacted(previous.uri, video_key(video_id)), f"read {video_id} from {previous.uri}"

@@ -17,9 +17,9 @@ import numpy as np
 from savos.data.annotations import object_masks
 from savos.data.errors import InputError
 from savos.inference import Predictor, VideoState
-from savos.io.corrections import REMOVED_FILE, corrections_folder, read_removals
+from savos.io.corrections import REMOVED_FILE, corrections_digest, corrections_folder, read_removals
 
-from .carry import folder_digest
+from .carry import read_folder
 from .corpus import VideoTask
 from .remote import load_annotations, open_video
 from .retry import RetryPolicy
@@ -72,22 +72,21 @@ class VideoOpener:
         assert frames is not None
         folder = corrections_folder(self.corrections, task.video_id)
         storage, path = Storage.open(folder, self.retry)
-        if not storage.isdir(path):
+        files = read_folder(storage, path)  # one listing, each file read once: for the digest and the absences
+        if not files:
             return {}, []
-        video.corrections = folder_digest(storage, path)
-        files = [name for name, _ in storage.iter_files(path)]
+        video.corrections = corrections_digest(files.items())
         corrected: dict[int, np.ndarray] = {}
         if any(name.lower().endswith(".png") for name in files):
             (staging / "corrections").mkdir()
             corrected = load_annotations(
                 VideoTask(task.video_id, task.source, folder), frames, staging / "corrections", self.retry
             )
-        removed = storage.join(path, REMOVED_FILE)
-        if removed not in files:
+        if REMOVED_FILE not in files:
             return corrected, []
-        uri = storage.uri(removed)
+        uri = storage.uri(storage.join(path, REMOVED_FILE))
         absences = []
-        for name, obj_ids in read_removals(storage.read(removed), uri).items():
+        for name, obj_ids in read_removals(files[REMOVED_FILE], uri).items():
             frame_idx = frames.frame_index(name)
             if frame_idx is None:
                 raise InputError(uri, f"frame {name!r} is not a frame of video {task.video_id!r}")

@@ -94,7 +94,11 @@ class WrittenOutputs:
     failures: DigestSet  # failures/<key>.json
 
     def has_masks(self, video_id: str) -> bool:
-        return masks_key(video_id) in self.masks or video_key(video_id) in self.compacted
+        return self.has_masks_file(video_id) or video_key(video_id) in self.compacted
+
+    def has_masks_file(self, video_id: str) -> bool:
+        """Whether the video's masks are a file of their own (not rows of a compacted file)."""
+        return masks_key(video_id) in self.masks
 
     def has_failure(self, video_id: str) -> bool:
         return failure_key(video_id) in self.failures
@@ -137,13 +141,12 @@ class OutputLocation:
         videos and the failure records. A listing of pages of a thousand keys, where looking up each video of the
         corpus would cost one to four requests per video (BENCHMARKS.md, "The driver at scale")."""
         written = WrittenOutputs(DigestSet(), DigestSet(), DigestSet())
-        prefix = len(self.root.rstrip(self.storage.fs.sep)) + 1
-        for path, size in self.storage.iter_files(self.storage.join(self.root, "masks")):
+        for key, size in self.storage.iter_relative(self.root, "masks"):
             # A file too small to be Parquet is not trusted: it is written again.
-            if path.endswith(f"/{MASKS_FILE}") and size >= MIN_PARQUET_BYTES:
-                written.masks.add(path[prefix:])
-        for path, _ in self.storage.iter_files(self.storage.join(self.root, "failures")):
-            written.failures.add(path[prefix:])
+            if key.endswith(f"/{MASKS_FILE}") and size >= MIN_PARQUET_BYTES:
+                written.masks.add(key)
+        for key, _ in self.storage.iter_relative(self.root, "failures"):
+            written.failures.add(key)
         keys = self.storage.retry.call(lambda: list(compacted_keys(self.uri)), f"read the index of {self.uri}")
         for key in keys:
             written.compacted.add(key)

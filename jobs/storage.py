@@ -162,6 +162,13 @@ class Storage:
         for entry in sorted(entries, key=lambda e: e["name"]):
             yield entry["name"].rstrip(self.fs.sep), entry["type"]
 
+    def iter_relative(self, root: str, *under: str) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` of every file under ``root`` (or its sub-folder ``under``), as :meth:`iter_files`
+        lists them, each key relative to ``root``."""
+        cut = len(root.rstrip(self.fs.sep)) + 1
+        for path, size in self.iter_files(self.join(root, *under)):
+            yield path[cut:], size
+
     def iter_files(self, path: str, page: int = 1000) -> Iterator[tuple[str, int]]:
         """``(path, size)`` of every file under ``path``, at any depth, without holding the whole listing: on S3 a
         page of keys a request (each retried on its own), on a local disk a folder at a time; other filesystems

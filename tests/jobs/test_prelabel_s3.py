@@ -140,9 +140,8 @@ def test_credentials_that_cannot_write_the_output_exit_2_before_anything_starts(
 
 
 def test_a_rerun_with_corrections_labels_only_the_corrected_video_and_the_store_copies_the_rest(
-    ray_local, s3: s3fs.S3FileSystem, tmp_path: Path, tiny_model: SAVOS, monkeypatch: pytest.MonkeyPatch
+    ray_local, s3: s3fs.S3FileSystem, tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
     truth = {name: make_video(5, num_objects=2, seed=seed) for seed, name in enumerate("abcd", start=10)}
     corpus = write_dataset(tmp_path / "corpus", truth, every=1000)  # first-frame masks only
     s3.mkdir("versions")
@@ -197,11 +196,10 @@ def test_a_rerun_with_corrections_labels_only_the_corrected_video_and_the_store_
 def test_carrying_from_an_output_of_other_settings_is_refused_before_anything_starts(
     s3: s3fs.S3FileSystem,
     tmp_path: Path,
-    tiny_model: SAVOS,
+    checkpoint: Path,
     ray_must_not_start: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    save_checkpoint(checkpoint := tmp_path / "tiny.pt", tiny_model, meta={"checkpoint_id": "tiny"})
     corpus = write_dataset(tmp_path / "corpus", {"a": make_video(3, seed=1)}, every=1000)
     s3.mkdir("other-settings")
     s3.pipe_file(
