@@ -291,10 +291,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     fitted_on = f"{len(pairs.score)} object-frames of {len(videos)} sequences: {','.join(videos)}"
     calibration = fit(pairs, args.method, fitted_on)
     checked = cross_validate(pairs, args.method)
-    source = args.checkpoint or DEFAULT_CHECKPOINT
-    stored = dict(read_checkpoint(source).get("meta", {}).get(CALIBRATION_KEY) or {})
-    stored[args.quality] = calibration.to_dict()
-    write_with_meta(source, args.out, {CALIBRATION_KEY: stored})
+    stored = {**(meta.get(CALIBRATION_KEY) or {}), args.quality: calibration.to_dict()}  # other presets' kept
+    write_with_meta(args.checkpoint or DEFAULT_CHECKPOINT, args.out, {CALIBRATION_KEY: stored})
     for level in ("objects", "videos"):
         m = checked[level]
         print(
