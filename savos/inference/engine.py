@@ -420,9 +420,8 @@ class Predictor:
             raise ValueError(
                 f"frame {frame_idx} is {size[1]}x{size[0]}, the video's first frame {state.size[1]}x{state.size[0]}"
             )
-        prompts = {
-            oid: self._prompt_tensor(m, size, frame_idx, oid) for oid, m in state.prompts.pop(frame_idx, {}).items()
-        }
+        masks = state.prompts.pop(frame_idx, {})
+        prompts = {oid: self._prompt_tensor(m, size, frame_idx, oid) for oid, m in masks.items()}
         tracked = [i for i, oid in enumerate(state.obj_ids) if oid not in prompts]
         step = _Prepared(state, frame_idx, image, prompts, tracked)
         # The tracked objects' guidance is taken before new objects are appended (they have none yet).
@@ -433,7 +432,7 @@ class Predictor:
             step.guidance = torch.stack([state.guidance[i] for i in tracked])
             step.reference = {view: torch.stack([ref[i] for i in tracked]) for view, ref in state.reference.items()}
         new_ids = sorted(oid for oid in prompts if oid not in state.obj_ids)
-        absent = [oid for oid in new_ids if not bool(prompts[oid].any())]
+        absent = [oid for oid in new_ids if not masks[oid].any()]  # on the host: the device copy's would wait
         if absent:
             raise ValueError(f"objects {absent} are marked absent on frame {frame_idx} before any annotation of them")
         if new_ids and self.online is not None and state.decoder is None:
