@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--others", nargs="*", default=[], help="more sequences in the corpus, not corrected")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--backward", action="store_true", help="both versions with --backward")
+    parser.add_argument("--quality", default="fast", help="both versions with this preset (default fast)")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     args = parser.parse_args()
     name = args.sequence
@@ -82,7 +83,7 @@ def main() -> int:
 
     seconds = {}
     start = time.perf_counter()
-    both_ways = ["--backward"] if args.backward else []
+    both_ways = ["--quality", args.quality] + (["--backward"] if args.backward else [])
     assert job(["--input", str(corpus), "--output", str(work / "v1"), *both_ways]) == 0
     seconds["v1"] = time.perf_counter() - start
     v1 = read_video_masks(str(work / "v1"), name)
@@ -123,6 +124,7 @@ def main() -> int:
         "videos_recomputed": run["videos_done"],
         "videos_carried": run["videos_carried"],
         "backward": args.backward,
+        "quality": args.quality,
         "frames_before_k_equal_v1": bool(np.array_equal(v2.ids[:k], v1.ids[:k])),
         "j_frames_1_to_k_minus_1": {"v1": j_before(v1.ids), "v2": j_before(v2.ids)},
         "frame_k_equals_fix": bool(np.array_equal(v2.ids[k] == 1, truth[k])),

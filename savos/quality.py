@@ -21,7 +21,7 @@ class OnlineAdaptation:
     """How a video's decoder is fine-tuned on its annotated frame (``steps`` optimiser steps of AdamW)."""
 
     steps: int = 30
-    lr: float = 1e-5
+    lr: float = 1e-4
     batch_size: int = 2
     clip_length: int = 2
     # Crop (H, W) for a landscape frame (swapped for a portrait one), at the size the network sees the frame.

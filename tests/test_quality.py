@@ -12,7 +12,7 @@ def test_presets_are_what_the_model_card_measured() -> None:
     assert PRESETS == {"fast": FAST, "balanced": BALANCED, "best": BEST}
     assert Quality(scales=(1.0,), flip=False, online=None) == FAST
     assert Quality(scales=(0.5, 0.75, 1.0)) == BALANCED
-    assert BEST.online == OnlineAdaptation(steps=30, lr=1e-5, batch_size=2, clip_length=2, crop=(384, 640))
+    assert BEST.online == OnlineAdaptation(steps=30, lr=1e-4, batch_size=2, clip_length=2, crop=(384, 640))
     assert BEST.scales == (1.0,)
     assert not BEST.flip
 

@@ -91,7 +91,7 @@ def _adaptation_step_flops(model: SAVOS, image: np.ndarray, labels: np.ndarray, 
     """FLOPs of one optimiser step of online adaptation (forward and backward)."""
     assert quality.online is not None
     with FlopCounterMode(display=False) as counter:
-        adapt_decoder(model, model.decoder(), image, labels, replace(quality.online, steps=1))
+        adapt_decoder(model, model.decoder(), [(image, labels)], replace(quality.online, steps=1))
     return counter.get_total_flops()
 
 

@@ -18,7 +18,6 @@ grows with the spans' frames, unlike the rest of the propagation state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from .aggregate import soft_aggregate
-from .state import FrameInput, VideoState
+from .state import VideoState
 
 if TYPE_CHECKING:
     from .engine import Predictor
@@ -62,10 +61,10 @@ def run_backward(predictor: Predictor, state: VideoState) -> dict[int, BackwardF
     spans = backward_spans(state.prompts)
     if not spans:
         return {}
-    if state.source is None or iter(state.source) is state.source:
+    if not state.rereadable:
         raise ValueError("backward propagation reads the frames again: give a frame folder, a video file or a list")
     first, last = min(min(starts.values()) for starts in spans.values()), max(spans)
-    frames = dict(_frames_between(state.source, first, last))
+    frames = state.reread(range(first, last + 1))
     found: dict[int, dict[int, torch.Tensor]] = {}
     for k, starts in sorted(spans.items()):
         start = min(starts.values())
@@ -95,11 +94,3 @@ def merge_directions(
         back = backward.probs[col].to(probs.device, torch.float32)
         fg[row] = (fg[row] + back) / 2 if obj_id in obj_ids else back
     return merged, soft_aggregate(fg)[1:]
-
-
-def _frames_between(source: Iterable[FrameInput], first: int, last: int) -> Iterator[tuple[int, FrameInput]]:
-    for frame_idx, frame in enumerate(source):
-        if frame_idx > last:
-            return
-        if frame_idx >= first:
-            yield frame_idx, frame

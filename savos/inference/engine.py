@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +43,7 @@ from .state import FrameInput, VideoState, View
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
 K = TypeVar("K")
+logger = logging.getLogger(__name__)
 _EXHAUSTED = object()  # propagate_many's source has no more videos
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -215,7 +217,7 @@ class Predictor:
         The frames are read again from their source, which must allow it (a frame folder, a video file, a list);
         a one-pass iterator cannot be, and is refused (make a new state from new frames instead).
         """
-        if state.source is None or iter(state.source) is state.source:
+        if state.source is None or not state.rereadable:
             raise ValueError("this video's frames were a one-pass iterator: they cannot be read again")
         close = getattr(state.frames, "close", None)
         if close is not None:
@@ -436,7 +438,7 @@ class Predictor:
         if absent:
             raise ValueError(f"objects {absent} are marked absent on frame {frame_idx} before any annotation of them")
         if new_ids and self.online is not None and state.decoder is None:
-            state.decoder = self._adapt(image, prompts)
+            state.decoder = self._adapt(state, image, prompts)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
             state.obj_ids.extend(new_ids)
@@ -528,26 +530,62 @@ class Predictor:
             row += rows
         return torch.cat(logits)
 
-    def _adapt(self, image: torch.Tensor, prompts: dict[int, torch.Tensor]) -> nn.Module:
-        """A decoder fine-tuned on this annotated frame (:mod:`savos.train.online`), in the network's precision.
-
-        It trains at the size the network sees the frame (the pixel budget applied), on the frame's objects.
-        """
+    def _adapt(self, state: VideoState, image: torch.Tensor, prompts: dict[int, torch.Tensor]) -> nn.Module:
+        """A decoder fine-tuned on the video's annotated frames (:mod:`savos.train.online`), in the network's
+        precision: this frame, and each later one already given that annotates every object the video has by
+        then (a person's fix of a one-object video, say; a fix of one object among several says nothing of the
+        others' pixels there, so that frame is not used). It trains at the size the network sees the frames
+        (the pixel budget applied)."""
         from ..train.online import adapt_decoder
 
         assert self.online is not None
         assert self._adaptable_decoder is not None
+        annotated = [
+            (image, prompts),
+            *self._later_complete_frames(state, set(prompts), (image.shape[-2], image.shape[-1])),
+        ]
+        ids = sorted({oid for _, masks in annotated for oid in masks})
+        slots = {oid: min(slot, 254) for slot, oid in enumerate(ids, start=1)}
         budget = self._budget(image)
-        frame = _rescale(image, budget)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
-        labels = np.zeros(frame.shape[:2], dtype=np.uint8)
-        for slot, oid in enumerate(sorted(prompts), start=1):
-            mask = _rescale(prompts[oid][None, None], budget)[0, 0] > 0.5
-            labels[mask.cpu().numpy()] = min(slot, 254)
-        decoder = adapt_decoder(
-            self.model, self._adaptable_decoder, frame, labels, self.online, autocast=self._autocast
-        )
+        examples = []
+        for frame, masks in annotated:
+            labels = np.zeros(_rescale(frame, budget).shape[-2:], dtype=np.uint8)
+            for oid, mask in masks.items():
+                labels[(_rescale(mask[None, None], budget)[0, 0] > 0.5).cpu().numpy()] = slots[oid]
+            pixels = _rescale(frame, budget)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
+            examples.append((pixels, labels))
+        decoder = adapt_decoder(self.model, self._adaptable_decoder, examples, self.online, autocast=self._autocast)
         decoder = decoder.to(next(self.model.decoder().parameters()).dtype)
         return decoder.to(memory_format=torch.channels_last) if self.channels_last else decoder
+
+    def _later_complete_frames(
+        self, state: VideoState, objects: set[int], size: tuple[int, int]
+    ) -> list[tuple[torch.Tensor, dict[int, torch.Tensor]]]:
+        """The frames after the current one whose annotations cover every object annotated up to them (an
+        absence counts), as (frame, masks) on the device, read again from the source."""
+        known, complete = set(state.obj_ids) | objects, []
+        for frame_idx in sorted(state.prompts):
+            masks = state.prompts[frame_idx]
+            known |= {oid for oid, mask in masks.items() if mask.any()}
+            if known <= set(masks):
+                complete.append(frame_idx)
+        if not complete:
+            return []
+        if not state.rereadable:
+            logger.warning(
+                "online adaptation uses the first annotated frame only: frames %s are annotated too, but the "
+                "video's frames were a one-pass iterator and cannot be read again",
+                complete,
+            )
+            return []
+        frames = state.reread(complete)
+        return [
+            (
+                self._to_tensor(frames[t]),
+                {oid: self._prompt_tensor(m, size, t, oid) for oid, m in state.prompts[t].items()},
+            )
+            for t in complete
+        ]
 
     def _reference_top(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model.encode_reference(image, mask)

@@ -51,6 +51,25 @@ class VideoState:
     def obj_idx(self, obj_id: int) -> int:
         return self.obj_ids.index(obj_id)
 
+    @property
+    def rereadable(self) -> bool:
+        """Whether the frames can be read again from their start (a frame folder, a video file, a list): a
+        one-pass iterator cannot be."""
+        return self.source is not None and iter(self.source) is not self.source
+
+    def reread(self, indices: Iterable[int]) -> dict[int, FrameInput]:
+        """The frames at ``indices``, read again from the source (:attr:`rereadable` must hold)."""
+        wanted = set(indices)
+        assert self.source is not None
+        assert self.rereadable
+        found: dict[int, FrameInput] = {}
+        for frame_idx, frame in enumerate(self.source):
+            if len(found) == len(wanted):
+                break
+            if frame_idx in wanted:
+                found[frame_idx] = frame
+        return found
+
     def retained_bytes(self) -> int:
         """Bytes held in tensors and pending prompt masks (what a long video must not make grow)."""
         tensors = list(self.reference.values()) + ([self.guidance] if self.guidance is not None else [])

@@ -1,10 +1,12 @@
-"""Online adaptation (the paper's "+OL"): a video's own decoder, fine-tuned on its annotated frame.
+"""Online adaptation (the paper's "+OL"): a video's own decoder, fine-tuned on its annotated frames.
 
 Before a video is propagated, a copy of the decoder is trained for a few steps on clips synthesised from the
-annotated frame alone (simulated affine motion and lucid dreams, :mod:`savos.train.clips`), every object of the
-frame together through soft aggregation, with the recurrent loss the network was trained with. The encoder is
-frozen and shared (its batch norms keep their statistics), so only the decoder differs between videos: the
-lock-step engine runs the encoder once for all videos of a step and each video's rows through its own decoder.
+annotated frames alone (simulated affine motion and lucid dreams, :mod:`savos.train.clips`; each clip from one
+frame drawn at random: the first annotation, and a person's later corrections where there are any), every
+object of the frame together through soft aggregation, with the recurrent loss the network was trained with.
+The encoder is frozen and shared (its batch norms keep their statistics), so only the decoder differs between
+videos: the lock-step engine runs the encoder once for all videos of a step and each video's rows through its
+own decoder.
 
 Everything random comes from ``seed``, never from the global generators: the same frame and masks give the
 same decoder whatever ran before, so videos give the same masks alone, in any order, or batched together.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,27 +34,31 @@ from .recurrent import clip_loss, collate
 _STRIDE = 32
 
 
-class AnnotatedFrame:
-    """One annotated frame in memory, read the way :class:`~savos.data.vos.Sequence` is by the clip sampler."""
+class AnnotatedFrames:
+    """A video's annotated frames in memory, ``[(image (H, W, 3) uint8, labels (H, W)), ...]``, read the way
+    :class:`~savos.data.vos.Sequence` is by the clip sampler."""
 
-    def __init__(self, image: np.ndarray, labels: np.ndarray, name: str = "annotated-frame") -> None:
-        if image.shape[:2] != labels.shape:
-            raise ValueError(f"labels {labels.shape} do not fit the frame {image.shape[:2]}")
+    def __init__(self, frames: Sequence[tuple[np.ndarray, np.ndarray]], name: str = "annotated-frames") -> None:
+        if not frames:
+            raise ValueError("no annotated frame to adapt on")
+        for image, labels in frames:
+            if image.shape[:2] != labels.shape:
+                raise ValueError(f"labels {labels.shape} do not fit the frame {image.shape[:2]}")
         self.name = name
-        self._image, self._labels = image, labels
+        self._frames = list(frames)
 
     def __len__(self) -> int:
-        return 1
+        return len(self._frames)
 
     @property
     def annotated(self) -> list[int]:
-        return [0]
+        return list(range(len(self._frames)))
 
     def image(self, frame_idx: int) -> np.ndarray:
-        return self._image
+        return self._frames[frame_idx][0]
 
     def labels(self, frame_idx: int) -> np.ndarray:
-        return self._labels
+        return self._frames[frame_idx][1]
 
 
 class _FrozenEncoder(nn.Module):
@@ -92,25 +98,24 @@ def crop_for(frame_size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, i
 def adapt_decoder(
     model: SAVOS,
     decoder: Decoder,
-    image: np.ndarray,
-    labels: np.ndarray,
+    frames: Sequence[tuple[np.ndarray, np.ndarray]],
     config: OnlineAdaptation,
     *,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Decoder:
-    """A fine-tuned fp32 copy of ``decoder`` (``model``'s, or one like it), for a video whose annotated frame is
-    ``image (H, W, 3) uint8`` with object ids ``labels (H, W)`` (0 background, 255 void). ``model`` and
+    """A fine-tuned fp32 copy of ``decoder`` (``model``'s, or one like it), for a video whose annotated frames
+    are ``frames``: ``(image (H, W, 3) uint8, labels (H, W))`` pairs, the same object id meaning the same object
+    in each (0 background, 255 void), every object of the video at that point labelled. ``model`` and
     ``decoder`` are left untouched."""
     # Callers may be in inference mode (the engine is): tensors made there could not be trained.
     with torch.inference_mode(False), torch.enable_grad():
-        return _adapt(model, decoder, image, labels, config, autocast)
+        return _adapt(model, decoder, frames, config, autocast)
 
 
 def _adapt(
     model: SAVOS,
     decoder: Decoder,
-    image: np.ndarray,
-    labels: np.ndarray,
+    frames: Sequence[tuple[np.ndarray, np.ndarray]],
     config: OnlineAdaptation,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]],
 ) -> Decoder:
@@ -120,8 +125,8 @@ def _adapt(
         parameter.requires_grad_(True)
     network = _FrozenEncoder(model, adapted, autocast)
     sampler = ClipSampler(
-        [AnnotatedFrame(image, labels)],
-        size=crop_for(labels.shape, config.crop),
+        [AnnotatedFrames(frames)],
+        size=crop_for(frames[0][1].shape, config.crop),
         length=config.clip_length,
         mix=dict(config.mix),
         max_objects=config.max_objects,

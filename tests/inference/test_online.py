@@ -121,7 +121,7 @@ def test_flip_averages_the_mirrored_view(tiny_model: SAVOS) -> None:
 
 def test_adapting_twice_from_the_same_frame_is_reproducible_outside_the_engine(tiny_model: SAVOS) -> None:
     clip = video(9)
-    runs = [adapt_decoder(tiny_model, tiny_model.decoder(), clip.frames[0], clip.masks[0], QUICK) for _ in range(2)]
+    runs = [adapt_decoder(tiny_model, tiny_model.decoder(), [(clip.frames[0], clip.masks[0])], QUICK) for _ in range(2)]
     for a, b in zip(runs[0].parameters(), runs[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
         assert not a.requires_grad
@@ -144,3 +144,45 @@ def test_the_crop_turns_with_the_frame_and_fits_inside_it(
 def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="online adaptation"):
         OnlineAdaptation(**bad)  # type: ignore[arg-type]
+
+
+def adapted_decoder(predictor: Predictor, state: VideoState) -> list[torch.Tensor]:
+    """The video's decoder weights once its first frame is propagated."""
+    next(iter(predictor.propagate(state)))
+    assert state.decoder is not None
+    return [p.detach().clone() for p in state.decoder.parameters()]
+
+
+def test_a_later_frame_annotating_every_object_is_adapted_on_too(
+    tiny_model: SAVOS, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A person's fix of every object at a later frame adds that frame to what the decoder learns from; a fix of
+    one object among two does not (the other's pixels there are unknown), nor a source that cannot be re-read."""
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
+    clip = video(3)
+    first_only = adapted_decoder(predictor, started(predictor, clip))
+
+    def with_fix_at_2(objects: list[int], frames: object = None) -> list[torch.Tensor]:
+        state = started(predictor, clip) if frames is None else predictor.init_state(frames)  # type: ignore[arg-type]
+        if frames is not None:
+            for obj_id in (1, 2):
+                predictor.add_mask(state, 0, obj_id, clip.masks[0] == obj_id)
+        for obj_id in objects:
+            predictor.add_mask(state, 2, obj_id, clip.masks[2] == obj_id)
+        return adapted_decoder(predictor, state)
+
+    both = with_fix_at_2([1, 2])
+    assert largest_difference(both, first_only) > 1e-4
+    assert_same(with_fix_at_2([1, 2]), both, atol=0)  # the same annotations, the same decoder
+    assert_same(with_fix_at_2([1]), first_only, atol=0)
+
+    absent = make_video(num_frames=4, height=48, width=64, num_objects=2, seed=3)
+    state = started(predictor, absent)
+    predictor.add_mask(state, 2, 1, absent.masks[2] == 1)
+    predictor.add_absence(state, 2, 2)  # an absence annotates its object too: the frame is complete
+    assert largest_difference(adapted_decoder(predictor, state), first_only) > 1e-4
+
+    with caplog.at_level("WARNING", logger="savos.inference.engine"):
+        one_pass = with_fix_at_2([1, 2], frames=iter(list(clip.frames)))
+    assert_same(one_pass, first_only, atol=0)
+    assert "cannot be read again" in caplog.text
