@@ -18,7 +18,7 @@ _MIN_CROP = 32
 
 @dataclass(frozen=True)
 class OnlineAdaptation:
-    """How a video's decoder is fine-tuned on its annotated frame (``steps`` optimiser steps of AdamW)."""
+    """How a video's decoder is fine-tuned on its annotated frames (``steps`` optimiser steps of AdamW)."""
 
     steps: int = 30
     lr: float = 1e-4
@@ -87,7 +87,8 @@ class Quality:
 
 
 # Measured on the dev split as wholes (MODEL_CARD.md): mirrored views added nothing to online adaptation
-# (0.762 with, 0.763 without) and little alone (0.696 against 0.690), so no preset uses them.
+# (at its earlier lr 1e-5: 0.762 with, 0.763 without) and little alone (0.696 against 0.690), so no preset
+# uses them.
 FAST = Quality()  # one network pass per frame; the product's default
 BALANCED = Quality(scales=(0.5, 0.75, 1.0))  # the paper's multi-scale: three passes per frame
 BEST = Quality(online=OnlineAdaptation())  # a decoder fine-tuned per video, then one pass per frame

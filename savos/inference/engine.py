@@ -76,10 +76,10 @@ class Predictor:
 
     Test-time options (:class:`~savos.quality.Quality`; :mod:`savos.quality` names measured sets of them):
     ``scales`` and ``flip`` (each scale also seen mirrored) are views whose probabilities are averaged. With
-    ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, before
-    the video is propagated (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs one
-    encoder pass and each video's rows through its own decoder (eagerly: not graphed or compiled). Objects annotated
-    later use the video's decoder as it is.
+    ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, and on
+    each later frame already annotated in full, before the video is propagated (:mod:`savos.train.online`); the
+    encoder stays shared, so a lock-step batch runs one encoder pass and each video's rows through its own decoder
+    (eagerly: not graphed or compiled). Objects first annotated on other later frames use that decoder as it is.
     """
 
     def __init__(
