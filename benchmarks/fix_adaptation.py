@@ -2,8 +2,8 @@
 
 Three runs of one DAVIS-2016 train sequence through the Python API (no job), object 1 from its first-frame mask:
 v1, frame 0 annotated; v2, the ground truth of frame k added as the fix, which online adaptation also trains on;
-and v2 with the fix left out of the adaptation (the engine's choice of later frames patched to none), so the fix
-only resets the object at k. Prints J against the ground truth on frames k+1.. for each, as one JSON line:
+and v2 with the fix left out of the adaptation (the engine's second fine-tuning patched out), so the fix only
+resets the object at k. Prints J against the ground truth on frames k+1.. for each, as one JSON line:
 
     python benchmarks/fix_adaptation.py mallard-fly 44 >> out.jsonl
 """
@@ -35,10 +35,13 @@ def main() -> None:
     files = sorted((args.data / "Annotations" / "480p" / name).glob("*.png"))
     truth = np.stack([np.asarray(Image.open(f).convert("L")) > 0 for f in files])
     predictor = Predictor.from_pretrained(None, quality="best")
-    adapt_on_later_frames = predictor._later_complete_frames
+    adapt = predictor._adapt
+
+    def first_only(state, image, prompts):  # type: ignore[no-untyped-def]
+        return adapt(state, image, prompts) if state.decoder is None else state.decoder
 
     def j_after_k(fix: bool, adapt_on_fix: bool) -> float:
-        predictor._later_complete_frames = adapt_on_later_frames if adapt_on_fix else lambda *_: []  # type: ignore[method-assign]
+        predictor._adapt = adapt if adapt_on_fix else first_only  # type: ignore[method-assign]
         state = predictor.init_state(frames)
         predictor.add_mask(state, 0, 1, truth[0])
         if fix:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,7 +42,6 @@ from .state import FrameInput, VideoState, View
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
 K = TypeVar("K")
-logger = logging.getLogger(__name__)
 _EXHAUSTED = object()  # propagate_many's source has no more videos
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -76,10 +74,11 @@ class Predictor:
 
     Test-time options (:class:`~savos.quality.Quality`; :mod:`savos.quality` names measured sets of them):
     ``scales`` and ``flip`` (each scale also seen mirrored) are views whose probabilities are averaged. With
-    ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, and on
-    each later frame already annotated in full, before the video is propagated (:mod:`savos.train.online`); the
-    encoder stays shared, so a lock-step batch runs one encoder pass and each video's rows through its own decoder
-    (eagerly: not graphed or compiled). Objects first annotated on other later frames use that decoder as it is.
+    ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, before
+    that frame is propagated, and again (from the model's decoder, on all those frames) at each later frame that
+    annotates every tracked object (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs
+    one encoder pass and each video's rows through its own decoder (eagerly: not graphed or compiled). Objects
+    first annotated on other later frames use the video's decoder as it is.
     """
 
     def __init__(
@@ -237,6 +236,8 @@ class Predictor:
             del state.prompts[frame_idx][obj_id]
             if not state.prompts[frame_idx]:
                 del state.prompts[frame_idx]
+        for _, annotated in state.adapted_on:  # a later fine-tuning no longer learns it
+            annotated.pop(obj_id, None)
         if obj_id not in state.obj_ids:
             return
         slot = state.obj_idx(obj_id)
@@ -437,7 +438,9 @@ class Predictor:
         absent = [oid for oid in new_ids if not masks[oid].any()]  # on the host: the device copy's would wait
         if absent:
             raise ValueError(f"objects {absent} are marked absent on frame {frame_idx} before any annotation of them")
-        if new_ids and self.online is not None and state.decoder is None:
+        first = state.decoder is None and bool(new_ids)
+        in_full = state.decoder is not None and bool(prompts) and set(prompts) >= set(state.obj_ids)
+        if self.online is not None and (first or in_full):
             state.decoder = self._adapt(state, image, prompts)
         if new_ids:
             self._add_references(state, image, torch.stack([prompts[oid] for oid in new_ids]))
@@ -531,61 +534,33 @@ class Predictor:
         return torch.cat(logits)
 
     def _adapt(self, state: VideoState, image: torch.Tensor, prompts: dict[int, torch.Tensor]) -> nn.Module:
-        """A decoder fine-tuned on the video's annotated frames (:mod:`savos.train.online`), in the network's
-        precision: this frame, and each later one already given that annotates every object the video has by
-        then (a person's fix of a one-object video, say; a fix of one object among several says nothing of the
-        others' pixels there, so that frame is not used). It trains at the size the network sees the frames
-        (the pixel budget applied)."""
+        """A decoder fine-tuned (:mod:`savos.train.online`) on this frame's annotations and those of the frames it
+        was fine-tuned on before in this video, from the model's decoder each time, in the network's precision.
+
+        It is called at the first annotated frame and at each later one that annotates every tracked object (a
+        person's fix of a one-object video, say; a fix of one object among several says nothing of the others'
+        pixels there). The frames before keep the decoder they had, so a fix at frame k changes no mask before k.
+        It trains at the size the network sees the frames (the pixel budget applied).
+        """
         from ..train.online import adapt_decoder
 
         assert self.online is not None
         assert self._adaptable_decoder is not None
-        annotated = [
-            (image, prompts),
-            *self._later_complete_frames(state, set(prompts), (image.shape[-2], image.shape[-1])),
-        ]
-        ids = sorted({oid for _, masks in annotated for oid in masks})
-        slots = {oid: min(slot, 254) for slot, oid in enumerate(ids, start=1)}
         budget = self._budget(image)
+        pixels = _rescale(image, budget)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
+        masks = {oid: (_rescale(m[None, None], budget)[0, 0] > 0.5).cpu().numpy() for oid, m in prompts.items()}
+        state.adapted_on.append((pixels, masks))
+        ids = sorted({oid for _, annotated in state.adapted_on for oid in annotated})
+        slots = {oid: min(slot, 254) for slot, oid in enumerate(ids, start=1)}
         examples = []
-        for frame, masks in annotated:
-            labels = np.zeros(_rescale(frame, budget).shape[-2:], dtype=np.uint8)
-            for oid, mask in masks.items():
-                labels[(_rescale(mask[None, None], budget)[0, 0] > 0.5).cpu().numpy()] = slots[oid]
-            pixels = _rescale(frame, budget)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
-            examples.append((pixels, labels))
+        for frame, annotated in state.adapted_on:
+            labels = np.zeros(frame.shape[:2], dtype=np.uint8)
+            for oid, mask in annotated.items():
+                labels[mask] = slots[oid]
+            examples.append((frame, labels))
         decoder = adapt_decoder(self.model, self._adaptable_decoder, examples, self.online, autocast=self._autocast)
         decoder = decoder.to(next(self.model.decoder().parameters()).dtype)
         return decoder.to(memory_format=torch.channels_last) if self.channels_last else decoder
-
-    def _later_complete_frames(
-        self, state: VideoState, objects: set[int], size: tuple[int, int]
-    ) -> list[tuple[torch.Tensor, dict[int, torch.Tensor]]]:
-        """The frames after the current one whose annotations cover every object annotated up to them (an
-        absence counts), as (frame, masks) on the device, read again from the source."""
-        known, complete = set(state.obj_ids) | objects, []
-        for frame_idx in sorted(state.prompts):
-            masks = state.prompts[frame_idx]
-            known |= {oid for oid, mask in masks.items() if mask.any()}
-            if known <= set(masks):
-                complete.append(frame_idx)
-        if not complete:
-            return []
-        if not state.rereadable:
-            logger.warning(
-                "online adaptation uses the first annotated frame only: frames %s are annotated too, but the "
-                "video's frames were a one-pass iterator and cannot be read again",
-                complete,
-            )
-            return []
-        frames = state.reread(complete)
-        return [
-            (
-                self._to_tensor(frames[t]),
-                {oid: self._prompt_tensor(m, size, t, oid) for oid, m in state.prompts[t].items()},
-            )
-            for t in complete
-        ]
 
     def _reference_top(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model.encode_reference(image, mask)

@@ -44,6 +44,9 @@ class VideoState:
     next_frame_idx: int = 0
     decoder: nn.Module | None = None
     """This video's online-adapted decoder (:mod:`savos.train.online`); None: the model's own."""
+    adapted_on: list[tuple[np.ndarray, dict[int, np.ndarray]]] = field(default_factory=list)
+    """The frames its decoder was fine-tuned on, at the size the network saw them: ``(H, W, 3)`` uint8 pixels and
+    ``obj_id -> (H, W)`` bool masks (empty without online adaptation)."""
     backward: dict[int, BackwardFrame] = field(default_factory=dict)
     """frame_idx -> what backward propagation gave that frame, until the forward pass reaches it
     (:meth:`Predictor.propagate_backward <savos.inference.Predictor.propagate_backward>`; empty without it)."""
@@ -76,4 +79,5 @@ class VideoState:
         if self.decoder is not None:
             tensors += list(self.decoder.parameters())
         held = sum(t.numel() * t.element_size() for t in tensors)
-        return held + sum(m.nbytes for masks in self.prompts.values() for m in masks.values())
+        held += sum(m.nbytes for masks in self.prompts.values() for m in masks.values())
+        return held + sum(f.nbytes + sum(m.nbytes for m in ms.values()) for f, ms in self.adapted_on)

@@ -1,9 +1,10 @@
 """Online adaptation (the paper's "+OL"): a video's own decoder, fine-tuned on its annotated frames.
 
 Before a video is propagated, a copy of the decoder is trained for a few steps on clips synthesised from the
-annotated frames alone (simulated affine motion and lucid dreams, :mod:`savos.train.clips`; each clip from one
-frame drawn at random: the first annotation, and a person's later corrections where there are any), every
-object of the frame together through soft aggregation, with the recurrent loss the network was trained with.
+annotated frame alone (simulated affine motion and lucid dreams, :mod:`savos.train.clips`), every object of the
+frame together through soft aggregation, with the recurrent loss the network was trained with. A later frame
+annotated in full (a person's fix) makes the engine train a new copy on that frame and the earlier ones, each
+clip drawn from one of them at random.
 The encoder is frozen and shared (its batch norms keep their statistics), so only the decoder differs between
 videos: the lock-step engine runs the encoder once for all videos of a step and each video's rows through its
 own decoder.

@@ -146,43 +146,50 @@ def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
         OnlineAdaptation(**bad)  # type: ignore[arg-type]
 
 
-def adapted_decoder(predictor: Predictor, state: VideoState) -> list[torch.Tensor]:
-    """The video's decoder weights once its first frame is propagated."""
-    next(iter(predictor.propagate(state)))
+def fixed_at_2(
+    predictor: Predictor, clip: SyntheticVideo, objects: list[int], absent: list[int] | None = None
+) -> VideoState:
+    """``clip`` annotated on frame 0, and on frame 2 the truth of ``objects`` (and the absence of ``absent``)."""
+    state = started(predictor, clip)
+    for obj_id in objects:
+        predictor.add_mask(state, 2, obj_id, clip.masks[2] == obj_id)
+    for obj_id in absent or []:
+        predictor.add_absence(state, 2, obj_id)
+    return state
+
+
+def run(predictor: Predictor, state: VideoState) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every frame's probabilities, and the video's decoder weights at the end."""
+    probs = [p.clone() for _, _, p in predictor.propagate(state)]
     assert state.decoder is not None
-    return [p.detach().clone() for p in state.decoder.parameters()]
+    return probs, [p.detach().clone() for p in state.decoder.parameters()]
 
 
-def test_a_later_frame_annotating_every_object_is_adapted_on_too(
-    tiny_model: SAVOS, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A person's fix of every object at a later frame adds that frame to what the decoder learns from; a fix of
-    one object among two does not (the other's pixels there are unknown), nor a source that cannot be re-read."""
+def test_a_later_frame_annotating_every_object_is_adapted_on_from_there(tiny_model: SAVOS) -> None:
+    """A person's fix of every object at frame k fine-tunes the video's decoder again, on frame 0 and k, for the
+    frames after k; the frames before keep their masks. A fix of one object among two adapts nothing (the other's
+    pixels there are unknown); an absence counts as the fix of its object."""
     predictor = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
     clip = video(3)
-    first_only = adapted_decoder(predictor, started(predictor, clip))
+    plain, first_decoder = run(predictor, started(predictor, clip))
+    fixed, fixed_decoder = run(predictor, fixed_at_2(predictor, clip, [1, 2]))
 
-    def with_fix_at_2(objects: list[int], frames: object = None) -> list[torch.Tensor]:
-        state = started(predictor, clip) if frames is None else predictor.init_state(frames)  # type: ignore[arg-type]
-        if frames is not None:
-            for obj_id in (1, 2):
-                predictor.add_mask(state, 0, obj_id, clip.masks[0] == obj_id)
-        for obj_id in objects:
-            predictor.add_mask(state, 2, obj_id, clip.masks[2] == obj_id)
-        return adapted_decoder(predictor, state)
+    assert_same(fixed[:2], plain[:2], atol=0)
+    assert largest_difference(fixed_decoder, first_decoder) > 1e-4
+    again, again_decoder = run(predictor, fixed_at_2(predictor, clip, [1, 2]))
+    assert_same(again, fixed, atol=0)
+    assert_same(again_decoder, fixed_decoder, atol=0)
+    assert_same(run(predictor, fixed_at_2(predictor, clip, [1]))[1], first_decoder, atol=0)
+    with_absence = run(predictor, fixed_at_2(predictor, clip, [1], absent=[2]))[1]
+    assert largest_difference(with_absence, first_decoder) > 1e-4
 
-    both = with_fix_at_2([1, 2])
-    assert largest_difference(both, first_only) > 1e-4
-    assert_same(with_fix_at_2([1, 2]), both, atol=0)  # the same annotations, the same decoder
-    assert_same(with_fix_at_2([1]), first_only, atol=0)
 
-    absent = make_video(num_frames=4, height=48, width=64, num_objects=2, seed=3)
-    state = started(predictor, absent)
-    predictor.add_mask(state, 2, 1, absent.masks[2] == 1)
-    predictor.add_absence(state, 2, 2)  # an absence annotates its object too: the frame is complete
-    assert largest_difference(adapted_decoder(predictor, state), first_only) > 1e-4
-
-    with caplog.at_level("WARNING", logger="savos.inference.engine"):
-        one_pass = with_fix_at_2([1, 2], frames=iter(list(clip.frames)))
-    assert_same(one_pass, first_only, atol=0)
-    assert "cannot be read again" in caplog.text
+def test_a_fix_adapts_the_same_in_lockstep_as_alone(tiny_model: SAVOS) -> None:
+    predictor = Predictor(tiny_model, device="cpu", precision="fp32", quality=Quality(online=QUICK))
+    clips = {name: video(seed) for name, seed in (("a", 4), ("b", 5), ("c", 6))}
+    expected = {name: run(predictor, fixed_at_2(predictor, clip, [1, 2]))[0] for name, clip in clips.items()}
+    states = ((name, fixed_at_2(predictor, clip, [1, 2])) for name, clip in clips.items())
+    events = list(predictor.propagate_many(states, max_active=3))
+    for name in clips:
+        got = [e.probs for e in events if isinstance(e, FrameResult) and e.key == name]
+        assert_same(got, expected[name], atol=1e-5)
