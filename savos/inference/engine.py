@@ -75,8 +75,8 @@ class Predictor:
     Test-time options (:class:`~savos.quality.Quality`; :mod:`savos.quality` names measured sets of them):
     ``scales`` and ``flip`` (each scale also seen mirrored) are views whose probabilities are averaged. With
     ``online``, a video's decoder is fine-tuned on its first annotated frame, all its objects there together, before
-    that frame is propagated, and again (from the model's decoder, on all those frames) at each later frame that
-    annotates every tracked object (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs
+    that frame is propagated, and further (on all those frames) at each later frame that annotates every tracked
+    object (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs
     one encoder pass and each video's rows through its own decoder (eagerly: not graphed or compiled). Objects
     first annotated on other later frames use the video's decoder as it is.
     """
@@ -535,7 +535,8 @@ class Predictor:
 
     def _adapt(self, state: VideoState, image: torch.Tensor, prompts: dict[int, torch.Tensor]) -> nn.Module:
         """A decoder fine-tuned (:mod:`savos.train.online`) on this frame's annotations and those of the frames it
-        was fine-tuned on before in this video, from the model's decoder each time, in the network's precision.
+        was fine-tuned on before in this video, in the network's precision: from the model's decoder at the first,
+        from the video's own decoder at each later one (what it learnt is kept, not relearnt).
 
         It is called at the first annotated frame and at each later one that annotates every tracked object (a
         person's fix of a one-object video, say; a fix of one object among several says nothing of the others'
@@ -558,7 +559,8 @@ class Predictor:
             for oid, mask in annotated.items():
                 labels[mask] = slots[oid]
             examples.append((frame, labels))
-        decoder = adapt_decoder(self.model, self._adaptable_decoder, examples, self.online, autocast=self._autocast)
+        start = self._adaptable_decoder if state.decoder is None else state.decoder
+        decoder = adapt_decoder(self.model, start, examples, self.online, autocast=self._autocast)
         decoder = decoder.to(next(self.model.decoder().parameters()).dtype)
         return decoder.to(memory_format=torch.channels_last) if self.channels_last else decoder
 

@@ -3,8 +3,8 @@
 Before a video is propagated, a copy of the decoder is trained for a few steps on clips synthesised from the
 annotated frame alone (simulated affine motion and lucid dreams, :mod:`savos.train.clips`), every object of the
 frame together through soft aggregation, with the recurrent loss the network was trained with. A later frame
-annotated in full (a person's fix) makes the engine train a new copy on that frame and the earlier ones, each
-clip drawn from one of them at random.
+annotated in full (a person's fix) makes the engine train a copy of the video's decoder further, on that frame
+and the earlier ones, each clip drawn from one of them at random.
 The encoder is frozen and shared (its batch norms keep their statistics), so only the decoder differs between
 videos: the lock-step engine runs the encoder once for all videos of a step and each video's rows through its
 own decoder.
@@ -26,7 +26,6 @@ from torch import nn
 
 from ..model import SAVOS
 from ..model.backbone import EncoderFeatures
-from ..model.savos import Decoder
 from ..quality import OnlineAdaptation
 from .clips import ClipSampler
 from .recurrent import clip_loss, collate
@@ -68,7 +67,7 @@ class _FrozenEncoder(nn.Module):
     def __init__(
         self,
         model: SAVOS,
-        decoder: Decoder,
+        decoder: nn.Module,
         autocast: Callable[[], contextlib.AbstractContextManager[Any]],
     ) -> None:
         super().__init__()
@@ -98,12 +97,12 @@ def crop_for(frame_size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, i
 
 def adapt_decoder(
     model: SAVOS,
-    decoder: Decoder,
+    decoder: nn.Module,
     frames: Sequence[tuple[np.ndarray, np.ndarray]],
     config: OnlineAdaptation,
     *,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
-) -> Decoder:
+) -> nn.Module:
     """A fine-tuned fp32 copy of ``decoder`` (``model``'s, or one like it), for a video whose annotated frames
     are ``frames``: ``(image (H, W, 3) uint8, labels (H, W))`` pairs, the same object id meaning the same object
     in each (0 background, 255 void), every object of the video at that point labelled. ``model`` and
@@ -115,11 +114,11 @@ def adapt_decoder(
 
 def _adapt(
     model: SAVOS,
-    decoder: Decoder,
+    decoder: nn.Module,
     frames: Sequence[tuple[np.ndarray, np.ndarray]],
     config: OnlineAdaptation,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]],
-) -> Decoder:
+) -> nn.Module:
     device = next(decoder.parameters()).device
     adapted = copy.deepcopy(decoder).float().train()
     for parameter in adapted.parameters():
