@@ -74,7 +74,8 @@ class VideoState:
         return found
 
     def retained_bytes(self) -> int:
-        """Bytes held in tensors and pending prompt masks (what a long video must not make grow)."""
+        """Bytes held in tensors, pending prompt masks and the frames adapted on (what a long video must not make
+        grow: the last grow with annotated frames only)."""
         tensors = list(self.reference.values()) + ([self.guidance] if self.guidance is not None else [])
         if self.decoder is not None:
             tensors += list(self.decoder.parameters())
