@@ -40,11 +40,12 @@ class JobConfig:
     num_actors: Count = 1
     gpus_per_actor: Annotated[float, Field(ge=0)] = 1.0  # used only where the cluster has GPUs; fractions pack
     cpus_per_actor: Positive = 1.0
-    quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the three options below override it
+    quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the five options below override it
     scales: tuple[Annotated[float, Field(gt=0, le=4)], ...] | None = None
     flip: bool | None = None
     online_steps: Annotated[int, Field(ge=0)] | None = None  # per-video decoder fine-tuning steps (0: off)
     online_lr: Positive | None = None
+    search_radius: Annotated[float, Field(ge=0, le=10)] | None = None  # fraction of the short side (0: anywhere)
     precision: str = "auto"
     compile: bool = False  # torch.compile the network: 15-20 s per batch size on a GPU, then about 1.6x faster
     lockstep: Annotated[int, Field(ge=0)] = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU)
@@ -105,9 +106,13 @@ class JobConfig:
         return cls(**options), run_id
 
     def test_time(self) -> Quality:
-        """The quality preset with this job's explicit scales, flip and online steps."""
+        """The quality preset with the test-time options this job gives explicitly."""
         return quality_preset(self.quality).with_overrides(
-            scales=self.scales, flip=self.flip, online_steps=self.online_steps, online_lr=self.online_lr
+            scales=self.scales,
+            flip=self.flip,
+            online_steps=self.online_steps,
+            online_lr=self.online_lr,
+            search_radius=self.search_radius,
         )
 
 
@@ -136,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--online-steps", type=int, help="fine-tune each video's decoder on its annotated frame first (0: off)"
     )
     parser.add_argument("--online-lr", type=float, help="learning rate of that fine-tuning (default: the preset's)")
+    parser.add_argument(
+        "--search-radius",
+        type=float,
+        help="keep each object within this fraction of the frame's shorter side of its previous mask (0: anywhere)",
+    )
     parser.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     parser.add_argument(
         "--lockstep",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence, Sized
 from pathlib import Path
@@ -43,6 +44,18 @@ def _add_quality_options(parser: argparse.ArgumentParser) -> None:
         help="fine-tune a per-video decoder on the annotated frame for this many steps first (0: off)",
     )
     parser.add_argument("--online-lr", type=float, help="learning rate of that fine-tuning (default: the preset's)")
+    parser.add_argument(
+        "--search-radius",
+        type=_non_negative_float,
+        help="keep each object within this fraction of the frame's shorter side of its previous mask (0: anywhere)",
+    )
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number, 0 or more, got {text}")
+    return value
 
 
 def _non_negative_int(text: str) -> int:
@@ -208,7 +221,11 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
 
     model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
     quality = quality_preset(args.quality).with_overrides(
-        scales=args.scales, flip=args.flip, online_steps=args.online_steps, online_lr=args.online_lr
+        scales=args.scales,
+        flip=args.flip,
+        online_steps=args.online_steps,
+        online_lr=args.online_lr,
+        search_radius=args.search_radius,
     )
     predictor = Predictor(model, device=args.device, precision=args.precision, quality=quality)
     return predictor, meta
@@ -283,7 +300,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         for index, root in enumerate(args.data):
             names = chosen[index] if index < len(chosen) else "all"
             sequences += load_sequences(root, None if names == "all" else [n for n in names.split(",") if n])
-        args.scales = args.flip = args.online_steps = args.online_lr = None  # the preset as it is
+        args.scales = args.flip = args.online_steps = args.online_lr = args.search_radius = None  # the preset as it is
         predictor, meta = _load_predictor(args)
         with _progress(sum(len(seq.frames) for seq in sequences), "calibrate") as bar:
             pairs = collect_pairs(predictor, sequences, bar.update)

@@ -48,11 +48,18 @@ class OnlineAdaptation:
 
 @dataclass(frozen=True)
 class Quality:
-    """Test-time options of a :class:`~savos.inference.Predictor`: ``scales``, ``flip`` and ``online``."""
+    """Test-time options of a :class:`~savos.inference.Predictor`: ``scales``, ``flip``, ``online`` and
+    ``search_radius`` (each object kept within this fraction of the frame's shorter side of its previous mask,
+    :mod:`savos.inference.search`; None: anywhere)."""
 
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
     online: OnlineAdaptation | None = None
+    search_radius: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.search_radius is not None and not (self.search_radius > 0 and math.isfinite(self.search_radius)):
+            raise ValueError(f"the search radius must be a positive fraction of the frame, got {self.search_radius}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: what a run summary records."""
@@ -60,6 +67,7 @@ class Quality:
             "scales": list(self.scales),
             "flip": self.flip,
             "online": self.online.to_dict() if self.online is not None else None,
+            "search_radius": self.search_radius,
         }
 
     def with_overrides(
@@ -69,8 +77,10 @@ class Quality:
         flip: bool | None = None,
         online_steps: int | None = None,
         online_lr: float | None = None,
+        search_radius: float | None = None,
     ) -> Quality:
-        """This preset with the options a user gave explicitly (None: the preset's); 0 online steps: none."""
+        """This preset with the options a user gave explicitly (None: the preset's); 0 online steps: none; search
+        radius 0: anywhere."""
         quality = self
         if scales is not None:
             quality = replace(quality, scales=tuple(float(s) for s in scales))
@@ -83,6 +93,8 @@ class Quality:
             if quality.online is None:
                 raise ValueError("an online learning rate needs online adaptation: a preset with it, or online steps")
             quality = replace(quality, online=replace(quality.online, lr=online_lr))
+        if search_radius is not None:
+            quality = replace(quality, search_radius=search_radius or None)
         return quality
 
 

@@ -24,6 +24,8 @@ def test_explicit_options_override_the_preset() -> None:
     assert quality_preset("fast").with_overrides(online_steps=7).online == OnlineAdaptation(steps=7)
     assert quality_preset("balanced").with_overrides(scales=(1.0,), flip=True) == Quality(flip=True)
     assert best.with_overrides() == best
+    assert quality_preset("fast").with_overrides(search_radius=0.3).search_radius == 0.3
+    assert quality_preset("fast").with_overrides(search_radius=0.3).with_overrides(search_radius=0) == FAST
 
 
 def test_nonsense_is_refused_with_the_option_named() -> None:
@@ -33,9 +35,18 @@ def test_nonsense_is_refused_with_the_option_named() -> None:
         quality_preset("fast").with_overrides(online_lr=1e-3)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["segment", "v/", "--mask", "m.png", "--out", "o/", "--online-steps", "-1"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["segment", "v/", "--mask", "m.png", "--out", "o/", "--search-radius", "-0.1"])
+    with pytest.raises(ValueError, match="search radius must be a positive fraction"):
+        Quality(search_radius=float("nan"))
 
 
 def test_the_summary_form_is_plain_json() -> None:
     assert BEST.online is not None
-    assert BEST.to_dict() == {"scales": [1.0], "flip": False, "online": BEST.online.to_dict()}
+    assert BEST.to_dict() == {
+        "scales": [1.0],
+        "flip": False,
+        "online": BEST.online.to_dict(),
+        "search_radius": BEST.search_radius,
+    }
     assert BEST.online.to_dict()["mix"] == {"simulated": 0.5, "lucid": 0.5}

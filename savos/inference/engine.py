@@ -38,6 +38,7 @@ from .graphs import GraphedStep
 from .options import EngineOptions
 from .passes import passes, rows_per_pass
 from .readback import Readback
+from .search import within_reach
 from .state import FrameInput, VideoState, View
 
 PAPER_SCALES = (0.5, 0.75, 1.0)
@@ -78,7 +79,8 @@ class Predictor:
     that frame is propagated, and further (on all those frames) at each later frame that annotates every tracked
     object (:mod:`savos.train.online`); the encoder stays shared, so a lock-step batch runs
     one encoder pass and each video's rows through its own decoder (eagerly: not graphed or compiled). Objects
-    first annotated on other later frames use the video's decoder as it is.
+    first annotated on other later frames use the video's decoder as it is. With ``search_radius``, each
+    tracked object's probability is kept near its previous mask only (:mod:`savos.inference.search`).
     """
 
     def __init__(
@@ -92,7 +94,8 @@ class Predictor:
     ) -> None:
         """``device``: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``precision``: one of
         :data:`~savos.precision.PRECISION_CHOICES`; ``quality``: the test-time options (scales, flip, online
-        adaptation; :func:`savos.quality.quality_preset` names measured sets); ``options``: how the engine runs
+        adaptation, search window; :func:`savos.quality.quality_preset` names measured sets; None: the network
+        alone, one pass per frame, which is not quite the ``fast`` preset); ``options``: how the engine runs
         (:class:`~savos.inference.options.EngineOptions`)."""
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
@@ -146,6 +149,10 @@ class Predictor:
     @property
     def online(self) -> OnlineAdaptation | None:
         return self.quality.online
+
+    @property
+    def search_radius(self) -> float | None:
+        return self.quality.search_radius
 
     @property
     def prefetch_frames(self) -> int:
@@ -407,8 +414,9 @@ class Predictor:
     @torch.inference_mode()
     def _run(self, steps: list[_Prepared]) -> list[torch.Tensor]:
         tracked = [s for s in steps if s.tracked]
+        radius = self.search_radius
         for step, predicted in zip(tracked, self._predict_many(tracked), strict=True):
-            step.predicted = predicted
+            step.predicted = predicted if radius is None else within_reach(predicted, _guidance(step)[:, 0], radius)
         return [self._finish(step) for step in steps]
 
     @torch.inference_mode()

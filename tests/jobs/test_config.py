@@ -27,6 +27,7 @@ BASE = ["--input", "corpus/", "--output", "labels/"]
         (["--max-objects", "0"], "--max-objects"),
         (["--online-steps", "-3"], "--online-steps"),
         (["--online-lr", "1e-4"], "--online-lr"),  # without online adaptation
+        (["--search-radius", "-0.2"], "--search-radius"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_option(flags: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,6 +48,11 @@ def test_yaml_values_mean_what_a_person_wrote(tmp_path: Path) -> None:
     assert config.num_actors == 2
     assert config.scales == (0.5,)
     assert config.flip is True
+
+
+def test_a_search_radius_reaches_the_predictor_and_0_turns_it_off() -> None:
+    assert parse_config([*BASE, "--search-radius", "0.2"]).test_time().search_radius == 0.2
+    assert parse_config([*BASE, "--quality", "best", "--search-radius", "0"]).test_time().search_radius is None
 
 
 @pytest.mark.parametrize(
