@@ -14,7 +14,7 @@ from savos.checkpoint import load_checkpoint
 from savos.data import open_frames
 from savos.inference import Predictor, probs_to_ids
 from savos.io.schema import decode_row
-from savos.quality import Quality
+from savos.quality import DEFAULT_QUALITY, Quality, quality_preset
 
 
 def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
@@ -34,13 +34,14 @@ def read_masks(output: str) -> dict[str, dict[int, np.ndarray]]:
 def engine_masks(
     checkpoint: Path, source: Path, first_ids: np.ndarray, quality: Quality | None = None
 ) -> dict[int, np.ndarray]:
-    """The engine run directly (no Ray, no storage) from the first-frame ids: ``{frame_idx: ids}``.
+    """The engine run directly (no Ray, no storage) from the first-frame ids, with ``quality`` (default: the job's
+    default preset): ``{frame_idx: ids}``.
 
     On one thread, as the job's one-CPU actors run (Ray sets their OMP_NUM_THREADS): the same float sums in the
     same order, so the masks must match bit for bit, even many frames into a recurrent video.
     """
     model, _ = load_checkpoint(checkpoint)
-    predictor = Predictor(model, device="cpu", quality=quality)
+    predictor = Predictor(model, device="cpu", quality=quality or quality_preset(DEFAULT_QUALITY))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
