@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LABEL_STUDIO := .venv-labelstudio
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo demo-davis test lint typecheck unit clean
 
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,11 @@ $(LABEL_STUDIO)/.installed:
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m savos_job.demo --out demo-output
+
+# Real video: `make demo-davis DAVIS=path/to/DAVIS` (a DAVIS-2016 copy of your own; it is not shipped).
+demo-davis: $(VENV)/.installed
+	@test -n "$(DAVIS)" || { echo "make demo-davis DAVIS=path/to/DAVIS (a DAVIS-2016 root of your own)"; exit 2; }
+	$(BIN)/python -m savos_job.demo --out demo-output --davis $(DAVIS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check savos jobs tests
