@@ -12,6 +12,7 @@ from savos.data.synthetic import SyntheticVideo, make_video
 from savos.inference import EngineOptions, FrameResult, Predictor, VideoEnd, VideoState
 from savos.inference.aggregate import labels_and_scores
 from savos.model import SAVOS
+from savos.quality import DEFAULT_QUALITY, quality_preset
 
 from .test_engine import CallLog
 
@@ -197,11 +198,13 @@ def test_cuda_lockstep_with_every_option_matches_cpu_fp32(tiny_model: SAVOS) -> 
 
 @pytest.mark.gpu
 def test_cuda_lockstep_never_makes_the_host_wait_for_the_gpu(tiny_model: SAVOS) -> None:
-    """Once warm, nothing in the lock-step (joins, objects annotated later, results read back) synchronises the
-    host with the GPU's stream: each such wait would idle the GPU while the host prepares the next step."""
+    """Once warm, nothing in the lock-step (joins, objects annotated later, results read back, the default
+    preset's search window) synchronises the host with the GPU's stream: each such wait would idle the GPU while
+    the host prepares the next step."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    predictor = Predictor(tiny_model, device="cuda", precision="bf16")
+    predictor = Predictor(tiny_model, device="cuda", precision="bf16", quality=quality_preset(DEFAULT_QUALITY))
+    assert predictor.search_radius is not None
 
     def run() -> int:
         states = [(name, started(predictor, make(name), spec[4])) for name, spec in VIDEOS.items()]
