@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from savos.cli import main as savos
-from savos.data import read_mask, write_palette_png
+from savos.data.vos import load_sequences, write_first_frame_copy
 from savos.eval.metrics import region_similarity
 from savos.io import read_video_masks
 from savos.io.exports import export_video
@@ -38,16 +38,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis20
 
 
 def make_corpus(root: Path, data: Path, sequences: list[str]) -> Path:
-    """A DAVIS-layout corpus of links to ``data``'s frames, with each sequence's first mask as object 1."""
-    for name in sequences:
-        frames = root / "JPEGImages" / "480p" / name
-        frames.mkdir(parents=True)
-        for jpg in sorted((data / "JPEGImages" / "480p" / name).glob("*.jpg")):
-            (frames / jpg.name).symlink_to(jpg)
-        masks = root / "Annotations" / "480p" / name
-        masks.mkdir(parents=True)
-        first = read_mask(data / "Annotations" / "480p" / name / "00000.png") > 0
-        write_palette_png(masks / "00000.png", first.astype(np.uint8))
+    """A corpus of links to ``data``'s frames, with each sequence's first mask."""
+    write_first_frame_copy(root, load_sequences(data, sequences))
     return root
 
 

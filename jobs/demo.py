@@ -22,7 +22,7 @@ from PIL import Image
 from savos.data import write_palette_png
 from savos.data.composite import write_composite_sequence
 from savos.data.synthetic import make_video
-from savos.data.vos import Sequence, load_sequences
+from savos.data.vos import DAVIS2016_DEV, Sequence, load_sequences, write_first_frame_copy
 from savos.eval.metrics import region_similarity
 from savos.eval.protocol import evaluate_sequence
 from savos.eval.report import format_table
@@ -58,8 +58,7 @@ def write_clip(root: Path, name: str, frames: int, height: int, width: int, obje
     return video.masks
 
 
-# The model card's dev split (never trained on) and a two-object composite of two of its sequences.
-DAVIS_SEQUENCES = ("bear", "dog-agility", "flamingo", "kite-walk", "swing")
+# A two-object composite of two of the model card's dev sequences (DAVIS2016_DEV, never trained on).
 DAVIS_PAIR = ("dog-agility", "bear")
 
 
@@ -67,18 +66,12 @@ def write_davis_corpus(corpus: Path, truth: Path, davis: Path) -> list[Sequence]
     """The DAVIS sequences and their composite as a corpus under ``corpus`` (links to the frames, the first
     frame's mask only); the composite's frames and ground truth are written under ``truth``. Returns the
     sequences with their full ground truth."""
-    sequences = load_sequences(davis, DAVIS_SEQUENCES)
+    sequences = load_sequences(davis, DAVIS2016_DEV)
     by_name = {seq.name: seq for seq in sequences}
     base, donor = (by_name[name] for name in DAVIS_PAIR)
     composite = write_composite_sequence(base, donor, truth, np.random.default_rng(0))
     sequences += load_sequences(truth, [composite])
-    for seq in sequences:
-        frames_dir, masks_dir = corpus / "JPEGImages" / seq.name, corpus / "Annotations" / seq.name
-        frames_dir.mkdir(parents=True)
-        masks_dir.mkdir(parents=True)
-        for frame in seq.frames:
-            (frames_dir / frame.name).symlink_to(frame.resolve())
-        write_palette_png(masks_dir / f"{seq.frames[0].stem}.png", seq.labels(0))
+    write_first_frame_copy(corpus, sequences)
     return sequences
 
 

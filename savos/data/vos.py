@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .frames import IMAGE_SUFFIXES, read_image
-from .masks import read_mask
+from .masks import read_mask, write_palette_png
 
 # The development split of ../shared/data/davis2016-train: held out from training, used for dev J&F.
 DAVIS2016_DEV = ("bear", "dog-agility", "flamingo", "kite-walk", "swing")
@@ -108,3 +108,15 @@ def split_sequences(
     if missing:
         raise ValueError(f"dev sequences not in the dataset: {', '.join(sorted(missing))}")
     return [s for s in sequences if s.name not in held_out], [s for s in sequences if s.name in held_out]
+
+
+def write_first_frame_copy(root: Path, sequences: Iterable[Sequence]) -> None:
+    """``sequences`` as a corpus to pre-label under ``root`` (``JPEGImages/<seq>/``, ``Annotations/<seq>/``): links
+    to their frames and each first frame's mask only, the rest of their ground truth left out."""
+    for seq in sequences:
+        frames_dir, masks_dir = root / "JPEGImages" / seq.name, root / "Annotations" / seq.name
+        frames_dir.mkdir(parents=True)
+        masks_dir.mkdir(parents=True)
+        for frame in seq.frames:
+            (frames_dir / frame.name).symlink_to(frame.resolve())
+        write_palette_png(masks_dir / f"{seq.frames[0].stem}.png", seq.labels(0))
