@@ -126,3 +126,36 @@ def test_export_of_several_checkpoints_is_their_weighted_average(
     assert "other.pt: model config mismatch" in capsys.readouterr().err
     with pytest.raises(ValueError, match="summing to 1"):
         main([*args, "--id", "bad", "--weights", "0.5", "0.6"])
+
+
+def test_stage_two_is_rebuilt_from_an_equal_average_and_stage_one(tmp_path: Path) -> None:
+    """benchmarks/rebuild_stage2.py, which the model card's v3 commands run: the second half of an equal soup back
+    from the soup and its first half, so the two can be weighed again."""
+    import subprocess
+    import sys
+
+    from savos.cli import main
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(build_savos(TINY, backbone_weights="none"))
+        for module in models[-1].modules():  # BatchNorm statistics that differ between the two
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_var.uniform_(0.5, 2.0)
+        save_checkpoint(tmp_path / f"m{seed}.pt", models[-1], meta={"checkpoint_id": f"m{seed}"})
+    pair = [str(tmp_path / "m0.pt"), str(tmp_path / "m1.pt")]
+    assert main(["export-model", *pair, "--out", str(tmp_path / "soup.pt"), "--id", "soup", "--fp32"]) == 0
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "rebuild_stage2.py"
+    rebuild = [sys.executable, str(script), "--v1", pair[0], "--out", str(tmp_path / "rebuilt.pt")]
+    subprocess.run([*rebuild, "--average", str(tmp_path / "soup.pt")], check=True, capture_output=True)
+    rebuilt, _ = load_checkpoint(tmp_path / "rebuilt.pt")
+    second = models[1].state_dict()
+    for key, tensor in rebuilt.state_dict().items():
+        torch.testing.assert_close(tensor, second[key], rtol=1e-5, atol=1e-5)
+
+    uneven = ["export-model", *pair, "--out", str(tmp_path / "uneven.pt"), "--id", "u", "--weights", "0.3", "0.7"]
+    assert main(uneven) == 0
+    refused = subprocess.run([*rebuild, "--average", str(tmp_path / "uneven.pt")], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "not an equal average" in refused.stderr
