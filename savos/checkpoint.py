@@ -19,7 +19,7 @@ FORMAT = "savos-checkpoint"
 FORMAT_VERSION = 1
 # The checkpoint shipped inside the package (MODEL_CARD.md: its data, recipe and licence).
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
-DEFAULT_CHECKPOINT_ID = "savos-lite0-davis16-v2"  # the id in its metadata
+DEFAULT_CHECKPOINT_ID = "savos-lite0-davis16-v3"  # the id in its metadata
 
 
 class CheckpointError(ValueError):

@@ -10,7 +10,7 @@ from savos.quality import BALANCED, BEST, FAST, PRESETS, OnlineAdaptation, Quali
 
 def test_presets_are_what_the_model_card_measured() -> None:
     assert PRESETS == {"fast": FAST, "balanced": BALANCED, "best": BEST}
-    assert Quality(scales=(1.0,), flip=False, online=None, search_radius=0.2) == FAST
+    assert Quality(scales=(0.875,), flip=False, online=None, search_radius=0.2) == FAST
     assert Quality(scales=(0.5, 0.75, 1.0), search_radius=0.2) == BALANCED
     assert BEST.search_radius is None
     assert BEST.online == OnlineAdaptation(steps=30, lr=1e-4, batch_size=2, clip_length=2, crop=(384, 640))
@@ -26,7 +26,7 @@ def test_explicit_options_override_the_preset() -> None:
     assert quality_preset("balanced").with_overrides(scales=(1.0,), flip=True) == Quality(flip=True, search_radius=0.2)
     assert best.with_overrides() == best
     assert quality_preset("fast").with_overrides(search_radius=0.3).search_radius == 0.3
-    assert quality_preset("fast").with_overrides(search_radius=0) == Quality()
+    assert quality_preset("fast").with_overrides(search_radius=0) == Quality(scales=(0.875,))
 
 
 def test_nonsense_is_refused_with_the_option_named() -> None:

@@ -37,7 +37,7 @@ def _same(a: dict, b: dict) -> None:
 def test_from_pretrained_gives_the_shipped_model_in_one_call(checkpoint: Path) -> None:
     predictor = Predictor.from_pretrained(device="cpu", quality="balanced")
     assert predictor.scales == (0.5, 0.75, 1.0)
-    assert predictor.checkpoint_meta["checkpoint_id"] == "savos-lite0-davis16-v2"
+    assert predictor.checkpoint_meta["checkpoint_id"] == "savos-lite0-davis16-v3"
     assert predictor.checkpoint_meta["licence"] == "CC BY-NC 4.0"
     own = Predictor.from_pretrained(
         checkpoint, device="cpu", precision="fp32", quality=Quality(flip=True), options=EngineOptions(max_pixels=4096)
