@@ -40,12 +40,13 @@ class JobConfig:
     num_actors: Count = 1
     gpus_per_actor: Annotated[float, Field(ge=0)] = 1.0  # used only where the cluster has GPUs; fractions pack
     cpus_per_actor: Positive = 1.0
-    quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the five options below override it
+    quality: str = DEFAULT_QUALITY  # test-time preset (savos.quality); the six options below override it
     scales: tuple[Annotated[float, Field(gt=0, le=4)], ...] | None = None
     flip: bool | None = None
     online_steps: Annotated[int, Field(ge=0)] | None = None  # per-video decoder fine-tuning steps (0: off)
     online_lr: Positive | None = None
     search_radius: Annotated[float, Field(ge=0, le=10)] | None = None  # fraction of the short side (0: anywhere)
+    short_side: Annotated[int, Field(ge=0)] | None = None  # frames scaled down to it for the network (0: native)
     precision: str = "auto"
     compile: bool = False  # torch.compile the network: 15-20 s per batch size on a GPU, then about 1.6x faster
     lockstep: Annotated[int, Field(ge=0)] = 0  # videos an actor advances together (0: 8 on a GPU, 1 on a CPU)
@@ -77,6 +78,12 @@ class JobConfig:
         choices = _CHOICES[str(info.field_name)]
         if value not in choices:
             raise ValueError(f"unknown {info.field_name} {value!r}; choose one of {', '.join(choices)}")
+        return value
+
+    @field_validator("short_side")
+    @classmethod
+    def _a_short_side_the_network_can_take(cls, value: int | None) -> int | None:
+        Quality(short_side=value or None)  # raises, naming the limit
         return value
 
     @model_validator(mode="after")
@@ -113,6 +120,7 @@ class JobConfig:
             online_steps=self.online_steps,
             online_lr=self.online_lr,
             search_radius=self.search_radius,
+            short_side=self.short_side,
         )
 
 
@@ -145,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--search-radius",
         type=float,
         help="keep each object within this fraction of the frame's shorter side of its previous mask (0: anywhere)",
+    )
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        help="frames with a longer shorter side go through the network scaled down to it (default: the preset's, "
+        "480; 0: each frame at its own size)",
     )
     parser.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     parser.add_argument(

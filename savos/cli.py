@@ -49,6 +49,12 @@ def _add_quality_options(parser: argparse.ArgumentParser) -> None:
         type=_non_negative_float,
         help="keep each object within this fraction of the frame's shorter side of its previous mask (0: anywhere)",
     )
+    parser.add_argument(
+        "--short-side",
+        type=_non_negative_int,
+        help="frames with a longer shorter side go through the network scaled down to it (default: the preset's, "
+        "480, the size the model was trained at; 0: each frame at its own size)",
+    )
 
 
 def _non_negative_float(text: str) -> float:
@@ -226,6 +232,7 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
         online_steps=args.online_steps,
         online_lr=args.online_lr,
         search_radius=args.search_radius,
+        short_side=args.short_side,
     )
     predictor = Predictor(model, device=args.device, precision=args.precision, quality=quality)
     return predictor, meta
@@ -301,6 +308,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
             names = chosen[index] if index < len(chosen) else "all"
             sequences += load_sequences(root, None if names == "all" else [n for n in names.split(",") if n])
         args.scales = args.flip = args.online_steps = args.online_lr = args.search_radius = None  # the preset as it is
+        args.short_side = None
         predictor, meta = _load_predictor(args)
         with _progress(sum(len(seq.frames) for seq in sequences), "calibrate") as bar:
             pairs = collect_pairs(predictor, sequences, bar.update)

@@ -592,11 +592,15 @@ class Predictor:
             state.reference[view] = tops[0] if len(tops) == 1 else torch.cat(tops)
 
     def _budget(self, image: torch.Tensor) -> float:
-        """The factor that brings ``image`` within :attr:`max_pixels` (1 when it is within already)."""
-        pixels = image.shape[-2] * image.shape[-1]
-        if self.max_pixels is None or pixels <= self.max_pixels:
-            return 1.0
-        return math.sqrt(self.max_pixels / pixels)
+        """The factor that brings ``image`` within the quality's ``short_side`` and :attr:`max_pixels` (1 when it
+        is within both already)."""
+        height, width = image.shape[-2:]
+        factor = 1.0
+        if self.quality.short_side is not None and min(height, width) > self.quality.short_side:
+            factor = self.quality.short_side / min(height, width)
+        if self.max_pixels is not None and height * width * factor**2 > self.max_pixels:
+            factor = math.sqrt(self.max_pixels / (height * width))
+        return factor
 
     def _to_tensor(self, frame: FrameInput) -> torch.Tensor:
         """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` float in [0, 1] on the device."""

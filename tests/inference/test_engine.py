@@ -155,6 +155,26 @@ def test_frames_over_the_pixel_budget_run_downscaled_and_come_back_full_size(tin
     assert [size for _, size, _ in log.target_inputs[:2]] == [(64, 96), (128, 192)]  # both scales, halved
 
 
+def test_frames_with_a_longer_short_side_run_at_it_and_come_back_full_size(tiny_model: SAVOS) -> None:
+    """``short_side`` brings an HD frame to the size the network was trained at before the scales apply, whatever
+    its orientation; a frame within it runs at its own size."""
+    for height, width, expected in ((128, 192, [(32, 48), (64, 96)]), (192, 128, [(48, 32), (96, 64)])):
+        video = make_video(num_frames=2, height=height, width=width, num_objects=1, seed=6)
+        predictor = Predictor(tiny_model, device="cpu", quality=Quality(scales=(0.5, 1.0), short_side=64))
+        log = CallLog(predictor.model)
+        state = predictor.init_state(video.frames)
+        predictor.add_mask(state, 0, 1, video.masks[0] == 1)
+        assert [probs.shape for _, _, probs in predictor.propagate(state)] == [(1, height, width)] * 2
+        assert [size for _, size, _ in log.target_inputs[:2]] == expected
+    small = make_video(num_frames=2, height=48, width=64, num_objects=1, seed=6)
+    predictor = Predictor(tiny_model, device="cpu", quality=Quality(short_side=64))
+    log = CallLog(predictor.model)
+    state = predictor.init_state(small.frames)
+    predictor.add_mask(state, 0, 1, small.masks[0] == 1)
+    list(predictor.propagate(state))
+    assert [size for _, size, _ in log.target_inputs[:1]] == [(48, 64)]  # never scaled up
+
+
 def test_multi_scale_averages_single_scale_runs(tiny_model: SAVOS) -> None:
     video = make_video(num_frames=2, height=64, width=96, num_objects=1, seed=7)
 

@@ -28,6 +28,8 @@ BASE = ["--input", "corpus/", "--output", "labels/"]
         (["--online-steps", "-3"], "--online-steps"),
         (["--online-lr", "1e-4"], "--online-lr"),  # without online adaptation
         (["--search-radius", "-0.2"], "--search-radius"),
+        (["--short-side", "-1"], "--short-side"),
+        (["--short-side", "16"], "--short-side"),  # below the encoder's stride
     ],
 )
 def test_bad_flags_exit_2_naming_the_option(flags: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
