@@ -111,8 +111,8 @@ class Quality:
 # (at its earlier lr 1e-5: 0.762 with, 0.763 without) and little alone (0.696 against 0.690), so no preset
 # uses them. The search window keeps look-alikes off the plain network's masks (+0.01 J&F); an adapted decoder
 # is not fooled by them (+0.001), so best goes without it. fast's one pass sees the frame at 7/8 of its size: a
-# fast-moving object moves fewer feature cells a frame (dev +0.007, all of it on the fastest sequence) and the
-# pass costs 0.77 of the pixels; at 3/4 a small pasted object of a composite was lost.
+# fast-moving object moves fewer feature cells a frame (dev +0.008, all of it on the fastest sequence) and the
+# pass costs 0.83 of the FLOPs; at 3/4 a small pasted object of a composite was lost.
 SEARCH_RADIUS = 0.2  # of the frame's shorter side: 96 pixels at 480p
 # The network was trained on 480p frames. An HD frame seen at its own size shows it objects and motion twice as
 # large as it learned them: the dev split upscaled to 960p lost 0.08 J&F with fast (a fast dog 0.65 -> 0.27), and
