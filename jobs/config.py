@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_v
 from pydantic.dataclasses import dataclass
 
 from savos.precision import PRECISION_CHOICES, PRECISION_HELP
-from savos.quality import DEFAULT_QUALITY, PRESETS, Quality, quality_preset
+from savos.quality import DEFAULT_QUALITY, PRESETS, Quality, chosen_quality
 
 from .corpus import LAYOUTS
 from .retry import RetryPolicy
@@ -114,14 +114,7 @@ class JobConfig:
 
     def test_time(self) -> Quality:
         """The quality preset with the test-time options this job gives explicitly."""
-        return quality_preset(self.quality).with_overrides(
-            scales=self.scales,
-            flip=self.flip,
-            online_steps=self.online_steps,
-            online_lr=self.online_lr,
-            search_radius=self.search_radius,
-            short_side=self.short_side,
-        )
+        return chosen_quality(self)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calibration import CALIBRATION_KEY
 from .precision import PRECISION_CHOICES, PRECISION_HELP
-from .quality import DEFAULT_QUALITY, PRESETS
+from .quality import DEFAULT_QUALITY, OVERRIDE_OPTIONS, PRESETS
 
 if TYPE_CHECKING:
     from .inference import Predictor
@@ -223,18 +223,10 @@ def _load_predictor(args: argparse.Namespace) -> tuple[Predictor, dict[str, Any]
     """The model of ``--checkpoint`` (or the default) behind a predictor with the command's options."""
     from .checkpoint import load_checkpoint, load_default_model
     from .inference import Predictor
-    from .quality import quality_preset
+    from .quality import chosen_quality
 
     model, meta = load_checkpoint(args.checkpoint) if args.checkpoint else load_default_model()
-    quality = quality_preset(args.quality).with_overrides(
-        scales=args.scales,
-        flip=args.flip,
-        online_steps=args.online_steps,
-        online_lr=args.online_lr,
-        search_radius=args.search_radius,
-        short_side=args.short_side,
-    )
-    predictor = Predictor(model, device=args.device, precision=args.precision, quality=quality)
+    predictor = Predictor(model, device=args.device, precision=args.precision, quality=chosen_quality(args))
     return predictor, meta
 
 
@@ -307,8 +299,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         for index, root in enumerate(args.data):
             names = chosen[index] if index < len(chosen) else "all"
             sequences += load_sequences(root, None if names == "all" else [n for n in names.split(",") if n])
-        args.scales = args.flip = args.online_steps = args.online_lr = args.search_radius = None  # the preset as it is
-        args.short_side = None
+        for name in OVERRIDE_OPTIONS:
+            setattr(args, name, None)  # the preset as it is
         predictor, meta = _load_predictor(args)
         with _progress(sum(len(seq.frames) for seq in sequences), "calibrate") as bar:
             pairs = collect_pairs(predictor, sequences, bar.update)

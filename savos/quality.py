@@ -130,6 +130,16 @@ def preset_name(quality: Quality) -> str | None:
     return next((name for name, preset in PRESETS.items() if preset == quality), None)
 
 
+# The options that override a preset, named as a command line and a job config name them (Quality.with_overrides).
+OVERRIDE_OPTIONS = ("scales", "flip", "online_steps", "online_lr", "search_radius", "short_side")
+
+
+def chosen_quality(options: Any) -> Quality:
+    """The preset ``options.quality`` with the overrides of :data:`OVERRIDE_OPTIONS` that ``options`` (a parsed
+    command line or a job config) gives: what a user chose."""
+    return quality_preset(options.quality).with_overrides(**{name: getattr(options, name) for name in OVERRIDE_OPTIONS})
+
+
 def quality_preset(name: str) -> Quality:
     """The preset called ``name`` (see :data:`PRESETS`)."""
     if name not in PRESETS:

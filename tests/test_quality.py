@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from savos.cli import build_parser
-from savos.quality import BALANCED, BEST, FAST, PRESETS, OnlineAdaptation, Quality, quality_preset
+from savos.quality import (
+    BALANCED,
+    BEST,
+    FAST,
+    OVERRIDE_OPTIONS,
+    PRESETS,
+    OnlineAdaptation,
+    Quality,
+    chosen_quality,
+    quality_preset,
+)
 
 
 def test_presets_are_what_the_model_card_measured() -> None:
@@ -61,3 +73,12 @@ def test_the_summary_form_is_plain_json() -> None:
         "short_side": 480,
     }
     assert BEST.online.to_dict()["mix"] == {"simulated": 0.5, "lucid": 0.5}
+
+
+def test_the_options_a_command_line_or_job_config_gives_override_its_preset() -> None:
+    options = argparse.Namespace(quality="best", **dict.fromkeys(OVERRIDE_OPTIONS))
+    assert chosen_quality(options) == BEST
+    options.short_side, options.online_steps, options.search_radius = 0, 5, 0.3
+    chosen = chosen_quality(options)
+    assert chosen == BEST.with_overrides(short_side=0, online_steps=5, search_radius=0.3)
+    assert (chosen.short_side, chosen.online, chosen.search_radius) == (None, OnlineAdaptation(steps=5), 0.3)
